@@ -1,0 +1,14 @@
+export { resolvePlan, expandUrl, PlanError, SYSEXT_LEVEL, type BuildPlan, type PlannedInput, type PlanOptions, type UpholdDropIn } from './plan.js';
+export { parseExtensionRelease, renderExtensionRelease, renderGeneratedFiles, renderUnit } from './render.js';
+export { fetchDownload, defaultCacheDir, createProgress, FetchError, type FetchOptions } from './fetch/index.js';
+export { unpackInput, UnsafeArchiveError, ExtractError } from './unpack/index.js';
+export { stageTree, StageError } from './stage.js';
+export { listTree, type TreeEntry } from './tree.js';
+export { lintTree, type LintProblem } from './lint.js';
+export { lintWorkspace, type WorkspaceProblem } from './workspace-lint.js';
+export { makeImage, ImageError } from './image.js';
+export { readRecord, renderSha256Sums, type BuildRecord } from './record.js';
+export { buildExtension, buildImage, LintError, type BuildOptions, type BuiltImage } from './build.js';
+export { HOST_TOOLS, probeTool, requireTool, MissingToolError, type HostTool, type ToolName } from './tools.js';
+export { sha256File } from './hash.js';
+export { inspectImage, InspectError, type ImageInfo } from './inspect.js';

@@ -1,0 +1,110 @@
+import { describe, expect, it } from 'vitest';
+import { parseExtension, type ExtensionInput } from '@bakehouse/schema';
+import { expandUrl, PlanError, resolvePlan } from './plan.js';
+
+const SHA_A = 'a'.repeat(64);
+const SHA_B = 'b'.repeat(64);
+
+function manifest(overrides: Partial<ExtensionInput> = {}) {
+  return parseExtension(
+    {
+      name: 'demo',
+      description: 'demo',
+      homepage: 'https://example.org',
+      version: '1.2.3',
+      inputs: [
+        {
+          name: 'demo',
+          kind: 'tar.gz',
+          url: 'https://example.org/v{version}/demo-{version}-linux-{goarch}.tar.gz',
+          sha256: { 'x86-64': SHA_A, arm64: SHA_B },
+          extract: [{ from: 'bin/', to: '/usr/bin/' }],
+        },
+        {
+          name: 'helper',
+          kind: 'file',
+          version: '0.9',
+          url: { 'x86-64': 'https://example.org/helper-{uname}', arm64: 'https://mirror.example.org/helper-{uname}' },
+          sha256: { 'x86-64': SHA_A, arm64: SHA_B },
+          extract: [{ to: '/usr/bin/helper', mode: 0o755 }],
+        },
+      ],
+      enable: ['demo.service', 'demo.socket', { unit: 'demo-clean.timer', target: 'basic.target' }],
+      ...overrides,
+    },
+    'demo/extension.ts',
+  );
+}
+
+describe('resolvePlan', () => {
+  it('resolves URLs, pins and names for the requested arch', () => {
+    const plan = resolvePlan(manifest(), { extensionDir: '/ext/demo', arch: 'arm64' });
+    expect(plan.imageName).toBe('demo-1.2.3-arm64');
+    expect(plan.filesDir).toBe('/ext/demo/files');
+    expect(plan.inputs.map(({ name, url, sha256, version, pinnedBy }) => ({ name, url, sha256, version, pinnedBy }))).toEqual([
+      { name: 'demo', url: 'https://example.org/v1.2.3/demo-1.2.3-linux-arm64.tar.gz', sha256: SHA_B, version: '1.2.3', pinnedBy: 'manifest' },
+      { name: 'helper', url: 'https://mirror.example.org/helper-aarch64', sha256: SHA_B, version: '0.9', pinnedBy: 'manifest' },
+    ]);
+  });
+
+  it('derives the upholding target from the unit type unless one is given', () => {
+    const plan = resolvePlan(manifest(), { extensionDir: '/ext/demo', arch: 'x86-64' });
+    expect(plan.upholds).toEqual([
+      { unit: 'demo.service', target: 'multi-user.target', path: '/usr/lib/systemd/system/multi-user.target.d/10-demo-demo.service.conf' },
+      { unit: 'demo.socket', target: 'sockets.target', path: '/usr/lib/systemd/system/sockets.target.d/10-demo-demo.socket.conf' },
+      { unit: 'demo-clean.timer', target: 'basic.target', path: '/usr/lib/systemd/system/basic.target.d/10-demo-demo-clean.timer.conf' },
+    ]);
+  });
+
+  it('writes SYSEXT_LEVEL for level compatibility and always ARCHITECTURE', () => {
+    const plan = resolvePlan(manifest({ release: { reloadManager: true, scope: ['system', 'portable'] } }), { extensionDir: '/e', arch: 'x86-64' });
+    expect(plan.extensionRelease).toEqual([
+      ['ID', 'flatcar'],
+      ['SYSEXT_LEVEL', '1.0'],
+      ['ARCHITECTURE', 'x86-64'],
+      ['EXTENSION_RELOAD_MANAGER', '1'],
+      ['SYSEXT_SCOPE', 'system portable'],
+    ]);
+  });
+
+  it('pins VERSION_ID for release compatibility and demands a target release', () => {
+    const m = manifest({ release: { compat: 'release' } });
+    expect(() => resolvePlan(m, { extensionDir: '/e', arch: 'x86-64' })).toThrow(/--flatcar-version/);
+    const plan = resolvePlan(m, { extensionDir: '/e', arch: 'x86-64', flatcarVersion: '4230.2.1' });
+    expect(plan.extensionRelease).toContainEqual(['VERSION_ID', '4230.2.1']);
+    expect(plan.extensionRelease.map(([k]) => k)).not.toContain('SYSEXT_LEVEL');
+  });
+
+  it('writes neither level nor release for ID=_any', () => {
+    const plan = resolvePlan(manifest({ release: { id: '_any', compat: 'release' } }), { extensionDir: '/e', arch: 'arm64' });
+    expect(plan.extensionRelease).toEqual([
+      ['ID', '_any'],
+      ['ARCHITECTURE', 'arm64'],
+    ]);
+  });
+
+  it('applies source overrides per input and arch, and says so', () => {
+    const plan = resolvePlan(manifest(), {
+      extensionDir: '/e',
+      arch: 'x86-64',
+      sources: { demo: { demo: { 'x86-64': { url: 'http://127.0.0.1:1/demo.tgz', sha256: SHA_B } } } },
+    });
+    expect(plan.inputs[0]).toMatchObject({ url: 'http://127.0.0.1:1/demo.tgz', sha256: SHA_B, pinnedBy: 'override' });
+    expect(plan.inputs[1]).toMatchObject({ pinnedBy: 'manifest' });
+  });
+
+  it('refuses an arch the manifest does not support', () => {
+    expect(() => resolvePlan(manifest({ arch: ['x86-64'] }), { extensionDir: '/e', arch: 'arm64' })).toThrow(PlanError);
+  });
+
+  it('takes the format from the options over the manifest', () => {
+    expect(resolvePlan(manifest(), { extensionDir: '/e', arch: 'arm64' }).format).toBe('squashfs');
+    expect(resolvePlan(manifest(), { extensionDir: '/e', arch: 'arm64', format: 'erofs' }).format).toBe('erofs');
+  });
+});
+
+describe('expandUrl', () => {
+  it('fails on an unknown placeholder', () => {
+    expect(() => expandUrl('https://x/{os}/{version}', '1', 'x86-64')).toThrow(/\{os\}/);
+  });
+});

@@ -1,0 +1,147 @@
+import path from 'node:path';
+import type { Arch, ExtensionManifest, ExtractRule, ImageFormat, Input, SourceOverrides, UnitSections } from '@bakehouse/schema';
+
+/** Upstream projects spell architectures differently; URL templates may use any of these. */
+const ARCH_SPELLINGS: Record<Arch, { goarch: string; uname: string }> = {
+  'x86-64': { goarch: 'amd64', uname: 'x86_64' },
+  arm64: { goarch: 'arm64', uname: 'aarch64' },
+};
+
+export const SYSEXT_LEVEL = '1.0';
+
+/** One download, fully resolved for one architecture. */
+export interface PlannedInput {
+  name: string;
+  kind: Input['kind'];
+  version: string;
+  url: string;
+  sha256: string;
+  /** Where the pin came from: the manifest, or a source override file (tests, air-gapped mirrors). */
+  pinnedBy: 'manifest' | 'override';
+  extract: ExtractRule[];
+}
+
+export interface UpholdDropIn {
+  target: string;
+  unit: string;
+  /** Image path of the drop-in, e.g. /usr/lib/systemd/system/multi-user.target.d/10-containerd-containerd.service.conf */
+  path: string;
+}
+
+export interface BuildPlan {
+  name: string;
+  version: string;
+  arch: Arch;
+  format: ImageFormat;
+  /** NAME-VERSION-ARCH: the file name (without .raw) under which the image is published. */
+  imageName: string;
+  extensionDir: string;
+  filesDir: string;
+  inputs: PlannedInput[];
+  units: Record<string, UnitSections>;
+  upholds: UpholdDropIn[];
+  sysusers: string[];
+  tmpfiles: string[];
+  /** Ordered key/value pairs of usr/lib/extension-release.d/extension-release.NAME */
+  extensionRelease: [string, string][];
+  sourceDateEpoch: number;
+  conflicts: ExtensionManifest['conflicts'];
+  requires: ExtensionManifest['requires'];
+}
+
+export interface PlanOptions {
+  extensionDir: string;
+  arch: Arch;
+  format?: ImageFormat;
+  /** Target Flatcar release; required by extensions with `release.compat: "release"`. */
+  flatcarVersion?: string;
+  sources?: SourceOverrides;
+  /** Timestamp given to every file and to the image itself. */
+  sourceDateEpoch?: number;
+}
+
+export class PlanError extends Error {
+  override readonly name = 'PlanError';
+}
+
+/** Manifest → build plan for one architecture. Pure: no I/O. */
+export function resolvePlan(manifest: ExtensionManifest, options: PlanOptions): BuildPlan {
+  const { arch } = options;
+  if (!manifest.arch.includes(arch))
+    throw new PlanError(`${manifest.name} does not support ${arch}; "arch" lists ${manifest.arch.join(', ')}`);
+
+  return {
+    name: manifest.name,
+    version: manifest.version,
+    arch,
+    format: options.format ?? manifest.format,
+    imageName: `${manifest.name}-${manifest.version}-${arch}`,
+    extensionDir: options.extensionDir,
+    filesDir: path.resolve(options.extensionDir, manifest.files),
+    inputs: manifest.inputs.map((input) => planInput(manifest, input, arch, options.sources)),
+    units: manifest.units,
+    upholds: manifest.enable.map((entry) => planUphold(manifest.name, entry)),
+    sysusers: manifest.sysusers,
+    tmpfiles: manifest.tmpfiles,
+    extensionRelease: extensionReleaseFields(manifest, arch, options.flatcarVersion),
+    sourceDateEpoch: options.sourceDateEpoch ?? 0,
+    conflicts: manifest.conflicts,
+    requires: manifest.requires,
+  };
+}
+
+function planInput(manifest: ExtensionManifest, input: Input, arch: Arch, sources?: SourceOverrides): PlannedInput {
+  const version = input.version ?? manifest.version;
+  const override = sources?.[manifest.name]?.[input.name]?.[arch];
+  if (override) return { ...override, name: input.name, kind: input.kind, version, pinnedBy: 'override', extract: input.extract };
+
+  const template = typeof input.url === 'string' ? input.url : input.url[arch];
+  const sha256 = input.sha256[arch];
+  // The schema guarantees both for every listed arch; this guards plans built from unchecked data.
+  if (!template || !sha256) throw new PlanError(`${manifest.name}: input "${input.name}" has no URL or sha256 for ${arch}`);
+  return { name: input.name, kind: input.kind, version, url: expandUrl(template, version, arch), sha256, pinnedBy: 'manifest', extract: input.extract };
+}
+
+export function expandUrl(template: string, version: string, arch: Arch): string {
+  const values: Record<string, string> = { version, arch, ...ARCH_SPELLINGS[arch] };
+  return template.replace(/\{(\w+)\}/g, (whole, key: string) => {
+    const value = values[key];
+    if (value === undefined) throw new PlanError(`unknown placeholder ${whole} in URL template ${template}`);
+    return value;
+  });
+}
+
+const DEFAULT_TARGETS: Record<string, string> = {
+  service: 'multi-user.target',
+  socket: 'sockets.target',
+  timer: 'timers.target',
+  path: 'paths.target',
+};
+
+function planUphold(extension: string, entry: ExtensionManifest['enable'][number]): UpholdDropIn {
+  const unit = typeof entry === 'string' ? entry : entry.unit;
+  const suffix = unit.slice(unit.lastIndexOf('.') + 1);
+  const target = (typeof entry === 'string' ? undefined : entry.target) ?? DEFAULT_TARGETS[suffix];
+  if (!target) throw new PlanError(`${extension}: no default target upholds a .${suffix} unit; give { unit, target }`);
+  return { target, unit, path: `/usr/lib/systemd/system/${target}.d/10-${extension}-${unit}.conf` };
+}
+
+function extensionReleaseFields(manifest: ExtensionManifest, arch: Arch, flatcarVersion?: string): [string, string][] {
+  const { release } = manifest;
+  const fields: [string, string][] = [['ID', release.id]];
+  if (release.id === 'flatcar') {
+    if (release.compat === 'level') fields.push(['SYSEXT_LEVEL', SYSEXT_LEVEL]);
+    else {
+      if (!flatcarVersion)
+        throw new PlanError(
+          `${manifest.name} is pinned to a Flatcar release (release.compat: "release"): pass --flatcar-version or set BAKEHOUSE_FLATCAR_VERSION`,
+        );
+      fields.push(['VERSION_ID', flatcarVersion]);
+    }
+  }
+  fields.push(['ARCHITECTURE', arch]);
+  if (release.reloadManager) fields.push(['EXTENSION_RELOAD_MANAGER', '1']);
+  if (release.scope) fields.push(['SYSEXT_SCOPE', release.scope.join(' ')]);
+  for (const [key, value] of Object.entries(release.extra ?? {})) fields.push([key, value]);
+  return fields;
+}

@@ -1,0 +1,65 @@
+import { readdir, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { ImageFormat } from '@bakehouse/schema';
+import { writeFileAtomic } from './atomic.js';
+import type { BuildPlan } from './plan.js';
+import { serializeTree, type SerializedEntry, type TreeEntry } from './tree.js';
+
+/** What went into an image and what came out; written as dist/NAME-VERSION-ARCH.json. Holds no timestamps, so it is reproducible too. */
+export interface BuildRecord {
+  recordVersion: 1;
+  name: string;
+  version: string;
+  arch: string;
+  format: ImageFormat;
+  image: { file: string; sha256: string; bytes: number };
+  extensionRelease: Record<string, string>;
+  inputs: { name: string; kind: string; version: string; url: string; sha256: string; pinnedBy: string }[];
+  tools: Record<string, string>;
+  sourceDateEpoch: number;
+  files: SerializedEntry[];
+}
+
+export function createRecord(
+  plan: BuildPlan,
+  image: BuildRecord['image'],
+  tree: readonly TreeEntry[],
+  tools: Record<string, string>,
+): BuildRecord {
+  return {
+    recordVersion: 1,
+    name: plan.name,
+    version: plan.version,
+    arch: plan.arch,
+    format: plan.format,
+    image,
+    extensionRelease: Object.fromEntries(plan.extensionRelease),
+    inputs: plan.inputs.map(({ name, kind, version, url, sha256, pinnedBy }) => ({ name, kind, version, url, sha256, pinnedBy })),
+    tools,
+    sourceDateEpoch: plan.sourceDateEpoch,
+    files: serializeTree(tree),
+  };
+}
+
+/** The sha256sum-format listing of the given records' images, sorted by file name. */
+export function renderSha256Sums(records: readonly BuildRecord[]): string {
+  return [...records]
+    .sort((a, b) => (a.image.file < b.image.file ? -1 : 1))
+    .map((r) => `${r.image.sha256}  ${r.image.file}\n`)
+    .join('');
+}
+
+/**
+ * dist/ holds exactly the images of the last build of an extension: removes the other
+ * NAME-*.raw/.json files, then writes SHA256SUMS for what remains.
+ */
+export async function finishDist(distDir: string, name: string, records: readonly BuildRecord[]): Promise<void> {
+  const keep = new Set(records.flatMap((r) => [r.image.file, r.image.file.replace(/\.raw$/, '.json')]));
+  for (const file of await readdir(distDir))
+    if (file.startsWith(`${name}-`) && /\.(raw|json)$/.test(file) && !keep.has(file)) await rm(path.join(distDir, file), { force: true });
+  await writeFileAtomic(path.join(distDir, 'SHA256SUMS'), renderSha256Sums(records));
+}
+
+export async function readRecord(file: string): Promise<BuildRecord> {
+  return JSON.parse(await readFile(file, 'utf8')) as BuildRecord;
+}

@@ -1,0 +1,64 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseSourceOverrides, type Arch, type ImageFormat, type SourceOverrides } from '@bakehouse/schema';
+import { buildExtension, createProgress, defaultCacheDir, type BuiltImage } from '@bakehouse/builder';
+import { findWorkspaceRoot, selectExtensions, WorkspaceError } from '../workspace.js';
+import { printTable } from '../table.js';
+
+export interface BuildFlags {
+  arch: Arch | 'all';
+  format?: ImageFormat;
+  mirror?: string;
+  offline?: boolean;
+  cacheDir?: string;
+  sources?: string;
+  flatcarVersion?: string;
+  quiet?: boolean;
+}
+
+export async function runBuild(names: string[], flags: BuildFlags): Promise<void> {
+  const root = await findWorkspaceRoot();
+  const extensions = await selectExtensions(root, names);
+  const sources = flags.sources ? await readSources(flags.sources) : undefined;
+  const progress = createProgress({ quiet: flags.quiet });
+  const built: BuiltImage[] = [];
+  try {
+    for (const { manifest, dir } of extensions) {
+      const arches = flags.arch === 'all' ? manifest.arch : [flags.arch];
+      built.push(
+        ...(await buildExtension(manifest, dir, {
+          arches,
+          format: flags.format,
+          flatcarVersion: flags.flatcarVersion,
+          sources,
+          sourceDateEpoch: sourceDateEpoch(),
+          fetch: { cacheDir: flags.cacheDir ?? defaultCacheDir(), mirror: flags.mirror, offline: !!flags.offline, progress },
+        })),
+      );
+    }
+  } finally {
+    progress.stop();
+  }
+  printTable(
+    ['image', 'bytes', 'sha256', 'time'],
+    built.map((b) => [path.relative(root, b.imagePath), String(b.record.image.bytes), b.record.image.sha256, `${(b.durationMs / 1000).toFixed(2)}s`]),
+  );
+}
+
+/** SOURCE_DATE_EPOCH is the reproducible-builds convention; without it every timestamp is 0. */
+function sourceDateEpoch(): number {
+  const value = process.env.SOURCE_DATE_EPOCH;
+  if (value === undefined || value === '') return 0;
+  if (!/^\d+$/.test(value)) throw new WorkspaceError(`SOURCE_DATE_EPOCH must be a whole number of seconds, got "${value}"`);
+  return Number(value);
+}
+
+async function readSources(file: string): Promise<SourceOverrides> {
+  let data: unknown;
+  try {
+    data = JSON.parse(await readFile(file, 'utf8'));
+  } catch (error) {
+    throw new WorkspaceError(`--sources ${file}: ${(error as Error).message}`);
+  }
+  return parseSourceOverrides(data, file);
+}

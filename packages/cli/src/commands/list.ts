@@ -1,0 +1,18 @@
+import { findWorkspaceRoot, loadAllExtensions } from '../workspace.js';
+import { printTable } from '../table.js';
+
+export async function runList(flags: { json?: boolean }): Promise<void> {
+  const extensions = await loadAllExtensions(await findWorkspaceRoot());
+  const rows = extensions.map(({ manifest: m }) => ({
+    name: m.name,
+    version: m.version,
+    compat: m.release.id === '_any' ? '_any' : m.release.compat,
+    arch: m.arch,
+    format: m.format,
+  }));
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+    return;
+  }
+  printTable(['name', 'version', 'compat', 'arch', 'format'], rows.map((r) => [r.name, r.version, r.compat, r.arch.join(' '), r.format]));
+}

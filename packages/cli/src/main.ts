@@ -1,0 +1,56 @@
+import { Command, CommanderError, Option } from 'commander';
+import { ARCHES, IMAGE_FORMATS, ManifestError } from '@bakehouse/schema';
+import { runBuild } from './commands/build.js';
+import { runDoctor } from './commands/doctor.js';
+import { runInspect } from './commands/inspect.js';
+import { runLint } from './commands/lint.js';
+import { runList } from './commands/list.js';
+
+/** Errors whose message already says what is wrong and how to fix it: print them without a stack. */
+const EXPECTED_ERRORS = new Set(['ManifestError', 'WorkspaceError', 'PlanError', 'FetchError', 'UnsafeArchiveError', 'ExtractError', 'StageError', 'LintError', 'ImageError', 'MissingToolError', 'InspectError']);
+
+export function createProgram(): Command {
+  const program = new Command('bakehouse')
+    .description('Build, check and inspect systemd-sysext images for Flatcar Container Linux.')
+    .showHelpAfterError()
+    .exitOverride();
+
+  program
+    .command('build')
+    .description('build extension images into each extension\'s dist/ (all extensions, or the one in the current directory, when no NAME is given)')
+    .argument('[names...]', 'extensions to build')
+    .addOption(new Option('--arch <arch>', 'architecture to build').choices([...ARCHES, 'all']).default('all').env('BAKEHOUSE_ARCH'))
+    .addOption(new Option('--format <format>', 'image format, overriding the manifest').choices(IMAGE_FORMATS).env('BAKEHOUSE_FORMAT'))
+    .addOption(new Option('--mirror <dir-or-url>', 'content-addressed mirror (<mirror>/sha256/<hex>) tried before upstream').env('BAKEHOUSE_MIRROR'))
+    .addOption(new Option('--offline', 'use only the download cache and the mirror').env('BAKEHOUSE_OFFLINE'))
+    .addOption(new Option('--cache-dir <dir>', 'download cache').env('BAKEHOUSE_CACHE_DIR'))
+    .addOption(new Option('--sources <file>', 'JSON file overriding input URLs and pins (tests, air-gapped mirrors)').env('BAKEHOUSE_SOURCES'))
+    .addOption(new Option('--flatcar-version <version>', 'target Flatcar release for release-pinned extensions').env('BAKEHOUSE_FLATCAR_VERSION'))
+    .option('--quiet', 'no progress display')
+    .action(runBuild);
+
+  program.command('lint').description('validate every manifest and the relations between extensions').action(runLint);
+
+  program
+    .command('list')
+    .description('table of extensions: version, compatibility, architectures')
+    .option('--json', 'machine-readable output')
+    .action(runList);
+
+  program.command('inspect').description('show the extension-release and file list read from an image').argument('<image>', 'a .raw image').option('--json', 'machine-readable output').action(runInspect);
+
+  program.command('doctor').description('check the host tools the builder needs').action(runDoctor);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await createProgram().parseAsync(argv);
+    return Number(process.exitCode ?? 0);
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode;
+    const err = error as Error;
+    process.stderr.write(`bakehouse: ${EXPECTED_ERRORS.has(err.name) || err instanceof ManifestError ? err.message : (err.stack ?? String(err))}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,70 @@
+import { access, readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { createJiti } from 'jiti';
+import { ManifestError, parseExtension, type ExtensionManifest } from '@bakehouse/schema';
+
+export const MANIFEST_FILE = 'extension.ts';
+
+export interface LoadedExtension {
+  manifest: ExtensionManifest;
+  dir: string;
+  /** The manifest file, relative to the workspace root: what error messages name. */
+  file: string;
+}
+
+export class WorkspaceError extends Error {
+  override readonly name = 'WorkspaceError';
+}
+
+/** The directory holding pnpm-workspace.yaml, searched upwards from `from`. */
+export async function findWorkspaceRoot(from = process.cwd()): Promise<string> {
+  for (let dir = path.resolve(from); ; dir = path.dirname(dir)) {
+    if (await exists(path.join(dir, 'pnpm-workspace.yaml'))) return dir;
+    if (path.dirname(dir) === dir) throw new WorkspaceError(`no pnpm-workspace.yaml above ${from}: run bakehouse inside the Bakehouse workspace`);
+  }
+}
+
+/** Loads and validates one extension's manifest, checking that its name is the package's name. */
+export async function loadExtension(dir: string, root: string): Promise<LoadedExtension> {
+  const file = path.relative(root, path.join(dir, MANIFEST_FILE));
+  const jiti = createJiti(import.meta.url, { moduleCache: false, fsCache: false });
+  let exported: unknown;
+  try {
+    exported = await jiti.import(path.join(dir, MANIFEST_FILE), { default: true });
+  } catch (error) {
+    throw new WorkspaceError(`${file}: cannot load the manifest: ${(error as Error).message}`);
+  }
+  const manifest = parseExtension(exported, file);
+  const pkg = JSON.parse(await readFile(path.join(dir, 'package.json'), 'utf8')) as { name?: string };
+  if (pkg.name !== manifest.name)
+    throw new ManifestError(file, [{ field: 'name', expected: `the package name "${pkg.name}" (from ${path.relative(root, path.join(dir, 'package.json'))}), got "${manifest.name}"` }]);
+  return { manifest, dir, file };
+}
+
+/** Every extensions/NAME with a manifest, in name order. */
+export async function loadAllExtensions(root: string): Promise<LoadedExtension[]> {
+  const base = path.join(root, 'extensions');
+  const names = (await readdir(base, { withFileTypes: true }).catch(() => [])).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+  const dirs = [];
+  for (const name of names) if (await exists(path.join(base, name, MANIFEST_FILE))) dirs.push(path.join(base, name));
+  return Promise.all(dirs.map((dir) => loadExtension(dir, root)));
+}
+
+/** The extensions named, or the one whose directory we are in (how each package's build script calls us), or all. */
+export async function selectExtensions(root: string, names: readonly string[], cwd = process.cwd()): Promise<LoadedExtension[]> {
+  if (names.length === 0 && (await exists(path.join(cwd, MANIFEST_FILE)))) return [await loadExtension(cwd, root)];
+  const all = await loadAllExtensions(root);
+  if (names.length === 0) return all;
+  return names.map((name) => {
+    const found = all.find((e) => e.manifest.name === name);
+    if (!found) throw new WorkspaceError(`no extension "${name}"; known: ${all.map((e) => e.manifest.name).join(', ') || '(none)'}`);
+    return found;
+  });
+}
+
+async function exists(file: string): Promise<boolean> {
+  return access(file).then(
+    () => true,
+    () => false,
+  );
+}

@@ -1,0 +1,20 @@
+export {
+  ARCHES,
+  FLATCAR_BUILTIN_PATTERN,
+  ARCHIVE_KINDS,
+  IMAGE_FORMATS,
+  Arch,
+  Extension,
+  type ArchiveKind,
+  type ExtensionInput,
+  type ExtensionManifest,
+  type ExtractRule,
+  type ImageFormat,
+  type Input,
+  type Requirement,
+  type UnitSections,
+} from './manifest.js';
+export { defineExtension, parseExtension } from './define.js';
+export { ManifestError, formatFieldPath, type FieldProblem } from './errors.js';
+export { extensionJsonSchema } from './json-schema.js';
+export { SourceOverrides, parseSourceOverrides } from './sources.js';

@@ -1,0 +1,215 @@
+import { z } from 'zod';
+
+/** Architecture names as systemd writes them in ARCHITECTURE= (and in `%a`). */
+export const ARCHES = ['x86-64', 'arm64'] as const;
+export const Arch = z.enum(ARCHES, {
+  error: () => `one of ${ARCHES.map((a) => `"${a}"`).join(', ')} (systemd's names, not amd64/aarch64)`,
+});
+export type Arch = z.infer<typeof Arch>;
+
+export const ARCHIVE_KINDS = ['tar', 'tar.gz', 'tar.xz', 'tar.zst', 'zip', 'file'] as const;
+export const IMAGE_FORMATS = ['squashfs', 'erofs'] as const;
+
+const Name = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]*$/, 'lowercase letters, digits and "-", starting with a letter or digit');
+
+const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 as 64 lowercase hex characters');
+
+const Version = z
+  .string()
+  .regex(/^[0-9][0-9A-Za-z.+~^_]*$/, 'a version starting with a digit, without a "v" prefix or "-", e.g. "2.1.4" (systemd matches @v against it)');
+
+/** A path inside the image. systemd-sysext overlays only /usr and /opt, so nothing else may be written. */
+const ImagePath = z
+  .string()
+  .regex(/^\/(usr|opt)\//, 'an absolute path under /usr/ or /opt/ (systemd-sysext ignores everything else)')
+  .refine((p) => !p.split('/').includes('..') && !p.includes('//'), 'a normalised path without ".." or "//"');
+
+/** A path inside a downloaded archive: relative and normalised. */
+const ArchivePath = z
+  .string()
+  .min(1)
+  .refine((p) => !p.startsWith('/') && !p.split('/').includes('..'), 'a relative path inside the archive, without ".."');
+
+const Mode = z
+  .number()
+  .int()
+  .min(0)
+  .max(0o7777, 'a file mode such as 0o755 (setuid/setgid bits only when the file really needs them)');
+
+const Extract = z
+  .object({
+    from: ArchivePath.optional().describe(
+      'Path in the archive. Ending in "/" maps a whole directory. Omit for kind "file".',
+    ),
+    to: ImagePath.describe('Path in the image. Ends in "/" when `from` is a directory.'),
+    mode: Mode.optional().describe(
+      'Mode to give the file. Without it: 0755 if executable, else 0644. Setuid/setgid survive only when written here.',
+    ),
+  })
+  .strict()
+  .refine((e) => !e.from?.endsWith('/') || e.to.endsWith('/'), {
+    message: 'a directory mapping ("from" ends in "/") needs "to" to end in "/" too',
+    path: ['to'],
+  });
+
+const UrlTemplate = z
+  .string()
+  .regex(/^https?:\/\//, 'an http(s) URL; it may use {version}, {arch}, {goarch} and {uname}');
+
+const Input = z
+  .object({
+    name: Name.describe('Identifies the input in build records and source overrides.'),
+    kind: z.enum(ARCHIVE_KINDS),
+    version: Version.optional().describe("The input's own upstream version, when it differs from the extension's."),
+    url: z
+      .union([UrlTemplate, z.partialRecord(Arch, UrlTemplate)])
+      .describe('One template for every arch, or one URL per arch.'),
+    sha256: z.partialRecord(Arch, Sha256).describe("Upstream's sha256 for each supported arch."),
+    extract: z.array(Extract).min(1, 'at least one mapping from the archive into the image'),
+  })
+  .strict()
+  .superRefine((input, ctx) => {
+    input.extract.forEach((e, i) => {
+      if (input.kind === 'file' && e.from !== undefined)
+        ctx.addIssue({ code: 'custom', path: ['extract', i, 'from'], message: 'a "file" input has no "from": omit it' });
+      if (input.kind !== 'file' && e.from === undefined)
+        ctx.addIssue({ code: 'custom', path: ['extract', i, 'from'], message: 'the path inside the archive to take' });
+    });
+    if (input.kind === 'file' && input.extract.length !== 1)
+      ctx.addIssue({ code: 'custom', path: ['extract'], message: 'a "file" input is installed at exactly one path' });
+  });
+
+const UnitName = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9:_.@\\-]+\.(service|socket|timer|path|mount|automount|target|slice)$/,
+    'a systemd unit name such as "containerd.service"',
+  );
+
+const UnitValue = z.union([z.string(), z.number(), z.boolean(), z.array(z.string())]);
+const UnitSections = z.record(
+  z.string().regex(/^[A-Z][A-Za-z]*$/, 'a unit section such as "Unit", "Service" or "Install"'),
+  z.record(z.string().regex(/^[A-Z][A-Za-z0-9]*$/, 'a unit directive such as "ExecStart"'), UnitValue),
+);
+
+const Enable = z.union([
+  UnitName,
+  z
+    .object({
+      unit: UnitName,
+      target: UnitName.optional().describe(
+        'The target whose drop-in gets Upholds=; by default multi-user.target for services, sockets.target for sockets, timers.target for timers.',
+      ),
+    })
+    .strict(),
+]);
+
+export const FLATCAR_BUILTIN_PATTERN = /^(containerd-flatcar|docker-flatcar|flatcar-[a-z0-9-]+|oem-[a-z0-9-]+)$/;
+const Builtin = z
+  .string()
+  .regex(FLATCAR_BUILTIN_PATTERN, "a Flatcar built-in image: containerd-flatcar, docker-flatcar, flatcar-NAME or oem-ID");
+
+const Requirement = z.union([
+  Name,
+  z
+    .object({ anyOf: z.array(z.string().min(1)).min(2, 'two or more alternatives; use a plain name for one') })
+    .strict(),
+]);
+
+const RELEASE_EXTRA_KEYS = ['SYSEXT_ID', 'SYSEXT_NAME', 'SYSEXT_VERSION_ID', 'SYSEXT_HOME_URL'] as const;
+
+const Release = z
+  .object({
+    id: z.enum(['flatcar', '_any']).default('flatcar'),
+    compat: z
+      .enum(['level', 'release'])
+      .default('level')
+      .describe(
+        '"level" writes SYSEXT_LEVEL=1.0 (static binaries, survives OS updates); "release" writes VERSION_ID of the target Flatcar release.',
+      ),
+    reloadManager: z.boolean().default(false).describe('Write EXTENSION_RELOAD_MANAGER=1 (systemd >= 255).'),
+    scope: z.array(z.enum(['system', 'initrd', 'portable'])).min(1).optional(),
+    extra: z.partialRecord(z.enum(RELEASE_EXTRA_KEYS), z.string().regex(/^[^\n"]*$/, 'a single line without quotes')).optional(),
+  })
+  .strict();
+
+const Smoke = z
+  .object({
+    units: z.array(UnitName).default([]).describe('Units that must be active after boot.'),
+    commands: z.array(z.string().min(1)).default([]).describe('Shell commands that must exit 0 after boot.'),
+  })
+  .strict();
+
+export const Extension = z
+  .object({
+    $schema: z.string().optional(),
+    name: Name.describe('Equals the package name and the image name.'),
+    description: z.string().min(1),
+    homepage: z.url({ error: 'a URL such as "https://containerd.io"' }),
+    version: Version.describe('The upstream version this image ships.'),
+    arch: z.array(Arch).min(1).default(['x86-64', 'arm64']),
+    format: z.enum(IMAGE_FORMATS).default('squashfs'),
+    inputs: z.array(Input).default([]),
+    files: z.string().default('files').describe('Directory (next to the manifest) copied into the image as-is.'),
+    units: z.record(UnitName, UnitSections).default({}).describe('Units generated into /usr/lib/systemd/system.'),
+    enable: z.array(Enable).default([]).describe('Units started through an Upholds= drop-in on their target.'),
+    sysusers: z
+      .array(z.string().regex(/^[ugmr]!?\s+\S+/, 'a sysusers.d line such as "g docker -"'))
+      .default([]),
+    tmpfiles: z
+      .array(z.string().regex(/^[a-zA-Z][+!=~^-]*\s+\/\S*/, 'a tmpfiles.d line such as "d /var/lib/containerd 0711 - - -"'))
+      .default([]),
+    release: Release.prefault({}),
+    requires: z.array(Requirement).default([]),
+    conflicts: z
+      .object({
+        extensions: z.array(Name).default([]),
+        builtins: z.array(Builtin).default([]),
+      })
+      .strict()
+      .prefault({}),
+    smoke: Smoke.prefault({}),
+  })
+  .strict()
+  .superRefine((ext, ctx) => {
+    ext.inputs.forEach((input, i) => {
+      for (const arch of ext.arch) {
+        if (!input.sha256[arch])
+          ctx.addIssue({ code: 'custom', path: ['inputs', i, 'sha256', arch], message: `a sha256 for ${arch}, which "arch" lists` });
+        if (typeof input.url !== 'string' && !input.url[arch])
+          ctx.addIssue({ code: 'custom', path: ['inputs', i, 'url', arch], message: `a URL for ${arch}, which "arch" lists` });
+      }
+    });
+    const seen = new Set<string>();
+    ext.inputs.forEach((input, i) => {
+      if (seen.has(input.name))
+        ctx.addIssue({ code: 'custom', path: ['inputs', i, 'name'], message: `a unique input name ("${input.name}" is used twice)` });
+      seen.add(input.name);
+    });
+    if (ext.conflicts.extensions.includes(ext.name))
+      ctx.addIssue({ code: 'custom', path: ['conflicts', 'extensions'], message: 'other extensions; an extension cannot conflict with itself' });
+    ext.requires.forEach((req, i) => {
+      const names = typeof req === 'string' ? [req] : req.anyOf;
+      const clash = names.find((n) => ext.conflicts.extensions.includes(n) || ext.conflicts.builtins.includes(n));
+      if (clash && typeof req === 'string')
+        ctx.addIssue({ code: 'custom', path: ['requires', i], message: `an extension not also listed in "conflicts" ("${clash}" is in both)` });
+    });
+    for (const [i, e] of ext.enable.entries()) {
+      const unit = typeof e === 'string' ? e : e.unit;
+      if (typeof e === 'string' && !/\.(service|socket|timer|path)$/.test(unit))
+        ctx.addIssue({ code: 'custom', path: ['enable', i], message: 'a service, socket, timer or path unit, or { unit, target } naming its target' });
+    }
+  });
+
+/** What a contributor writes: defaults may be left out. */
+export type ExtensionInput = z.input<typeof Extension>;
+/** What tools work with: validated, defaults filled in. */
+export type ExtensionManifest = z.output<typeof Extension>;
+export type Input = ExtensionManifest['inputs'][number];
+export type ExtractRule = Input['extract'][number];
+export type ArchiveKind = Input['kind'];
+export type ImageFormat = ExtensionManifest['format'];
+export type UnitSections = z.output<typeof UnitSections>;
+export type Requirement = ExtensionManifest['requires'][number];

@@ -1,0 +1,88 @@
+import { mkdir, readdir, readFile, rm, writeFile, appendFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cloneRepository, containerdUpstream, serveDirectory, type LoopbackServer } from '@bakehouse/fixtures';
+
+let clone: string;
+let upstream: LoopbackServer;
+let env: Record<string, string>;
+
+interface TaskSummary {
+  taskId: string;
+  cache: { status: 'HIT' | 'MISS' };
+}
+
+/** Runs `turbo run build` in the clone and returns each task's cache status from Turbo's own run summary. */
+async function turboBuild(): Promise<{ output: string; status: Record<string, 'HIT' | 'MISS'> }> {
+  const runs = path.join(clone, '.turbo/runs');
+  const before = new Set(await readdir(runs).catch(() => []));
+  const result = await execa('pnpm', ['exec', 'turbo', 'run', 'build', '--summarize', '--output-logs=errors-only'], { cwd: clone, env, reject: false, all: true });
+  expect(result.exitCode, result.all).toBe(0);
+  const [summaryFile] = (await readdir(runs)).filter((f) => !before.has(f));
+  const summary = JSON.parse(await readFile(path.join(runs, summaryFile!), 'utf8')) as { tasks: TaskSummary[] };
+  return { output: result.all ?? '', status: Object.fromEntries(summary.tasks.map((t) => [t.taskId, t.cache.status])) };
+}
+
+const EXTENSION_TASKS = ['containerd#build', 'hello#build'];
+
+beforeAll(async () => {
+  clone = await cloneRepository(async (root) => {
+    // A contributor's extension: data only, no builder code.
+    const dir = path.join(root, 'extensions/hello');
+    await mkdir(path.join(dir, 'files/usr/share/hello'), { recursive: true });
+    await writeFile(path.join(dir, 'files/usr/share/hello/greeting'), 'hello\n');
+    await writeFile(
+      path.join(dir, 'package.json'),
+      JSON.stringify({ name: 'hello', version: '0.1.0', private: true, type: 'module', scripts: { build: 'bakehouse build' }, devDependencies: { '@bakehouse/cli': 'workspace:*', '@bakehouse/schema': 'workspace:*' } }),
+    );
+    await writeFile(
+      path.join(dir, 'extension.ts'),
+      "import { defineExtension } from '@bakehouse/schema';\nexport default defineExtension({ name: 'hello', description: 'greets', homepage: 'https://example.org', version: '1.0', arch: ['x86-64'] });\n",
+    );
+  });
+  upstream = await serveDirectory(path.join(clone, '.fixture-site'));
+  const sourcesFile = path.join(clone, '.fixture-sources.json');
+  await writeFile(sourcesFile, JSON.stringify(await containerdUpstream(path.join(clone, '.fixture-site'), upstream.url)));
+  env = { ...process.env, BAKEHOUSE_SOURCES: sourcesFile, BAKEHOUSE_CACHE_DIR: path.join(clone, '.fixture-cache'), TURBO_TELEMETRY_DISABLED: '1', CI: '1' } as Record<string, string>;
+}, 300_000);
+
+afterAll(async () => {
+  await upstream?.close();
+  if (clone) await rm(clone, { recursive: true, force: true });
+});
+
+describe('turbo build', () => {
+  it('builds cold, then a second identical run is a full cache hit', async () => {
+    const cold = await turboBuild();
+    expect(EXTENSION_TASKS.map((t) => cold.status[t])).toEqual(['MISS', 'MISS']);
+    const images = await readdir(path.join(clone, 'extensions/containerd/dist'));
+    expect(images).toContain('containerd-2.3.4-x86-64.raw');
+
+    const warm = await turboBuild();
+    expect(Object.values(warm.status).every((s) => s === 'HIT')).toBe(true);
+    expect(warm.output).toContain('FULL TURBO');
+  }, 300_000);
+
+  it('rebuilds only the extension whose file changed', async () => {
+    await appendFile(path.join(clone, 'extensions/hello/files/usr/share/hello/greeting'), 'again\n');
+    const { status } = await turboBuild();
+    expect(status['hello#build']).toBe('MISS');
+    expect(status['containerd#build']).toBe('HIT');
+    expect(status['@bakehouse/builder#build']).toBe('HIT');
+  }, 300_000);
+
+  it('does not let dist/ feed back into the hash', async () => {
+    await writeFile(path.join(clone, 'extensions/containerd/dist/SHA256SUMS'), 'tampered\n');
+    await writeFile(path.join(clone, 'extensions/containerd/dist/stray.txt'), 'x');
+    const { status } = await turboBuild();
+    expect(status['containerd#build']).toBe('HIT');
+  }, 300_000);
+
+  it('rebuilds every extension when the builder changes', async () => {
+    await appendFile(path.join(clone, 'packages/builder/src/plan.ts'), '\n// touched by the turbo test\n');
+    const { status } = await turboBuild();
+    expect(EXTENSION_TASKS.map((t) => status[t])).toEqual(['MISS', 'MISS']);
+    expect(status['@bakehouse/builder#build']).toBe('MISS');
+  }, 300_000);
+});
