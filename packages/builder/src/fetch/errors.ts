@@ -44,5 +44,11 @@ export function offline(input: string, url: string, sha256: string, cacheDir: st
 export function downloadFailed(input: string, url: string, attempts: number, cause: unknown): FetchError {
   const reason = cause instanceof Error ? cause.message : String(cause);
   const tries = attempts > 1 ? ` after ${attempts} attempts` : '';
-  return new FetchError(input, url, `${input}: download of ${url} failed${tries}: ${reason}`, { cause });
+  return new FetchError(
+    input,
+    url,
+    `${input}: download of ${url} failed${tries}: ${reason}\n` +
+      'If that site is unreachable from here, build from a mirror (--mirror <dir-or-url>) or a source override file (--sources <file>).',
+    { cause },
+  );
 }
