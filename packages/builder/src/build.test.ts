@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseExtension, type ExtensionInput } from '@bakehouse/schema';
+import { parseExtension, type ExtensionInput, type ExtensionLock } from '@bakehouse/schema';
 import { fakeBinary, mergeSysext, serveDirectory, sha256Of, writeTar, type LoopbackServer } from '@bakehouse/fixtures';
 import { buildExtension, LintError } from './build.js';
 import { inspectImage } from './inspect.js';
@@ -38,19 +38,17 @@ function manifest(overrides: Partial<ExtensionInput> = {}) {
       name: 'demo',
       description: 'demo',
       homepage: 'https://example.org',
-      version: '1.0',
       inputs: [
         {
           name: 'demo',
           kind: 'tar.gz',
           url: `${site.url}/demo-{version}.tar.gz`,
-          sha256: { 'x86-64': pins.tarball, arm64: pins.tarball },
           extract: [
             { from: 'demo-1.0/bin/demo', to: '/usr/bin/demo' },
             { from: 'demo-1.0/share/', to: '/usr/share/demo/doc/' },
           ],
         },
-        { name: 'tool', kind: 'file', url: `${site.url}/tool`, sha256: { 'x86-64': pins.tool, arm64: pins.tool }, extract: [{ to: '/usr/bin/demo-tool', mode: 0o755 }] },
+        { name: 'tool', kind: 'file', url: `${site.url}/tool`, extract: [{ to: '/usr/bin/demo-tool', mode: 0o755 }] },
       ],
       units: { 'demo.service': { Service: { ExecStart: '/usr/bin/demo' } } },
       enable: ['demo.service'],
@@ -60,9 +58,24 @@ function manifest(overrides: Partial<ExtensionInput> = {}) {
   );
 }
 
-async function build(name: string, m = manifest(), extra: { format?: 'squashfs' | 'erofs'; arches?: ('x86-64' | 'arm64')[]; flatcarVersion?: string } = {}) {
+function lock(toolSha = pins.tool): ExtensionLock {
+  return {
+    lockVersion: 1,
+    images: [
+      {
+        version: '1.0',
+        inputs: {
+          demo: { version: '1.0', sha256: { 'x86-64': pins.tarball, arm64: pins.tarball }, checksum: 'upstream' },
+          tool: { version: '2.0', sha256: { 'x86-64': toolSha, arm64: toolSha }, checksum: 'computed' },
+        },
+      },
+    ],
+  };
+}
+
+async function build(name: string, m = manifest(), extra: { format?: 'squashfs' | 'erofs'; arches?: ('x86-64' | 'arm64')[]; flatcarVersion?: string; lock?: ExtensionLock } = {}) {
   const distDir = path.join(work, name, 'dist');
-  const built = await buildExtension(m, path.join(work, 'ext'), {
+  const built = await buildExtension(m, extra.lock ?? lock(), path.join(work, 'ext'), {
     arches: extra.arches ?? ['x86-64'],
     format: extra.format,
     flatcarVersion: extra.flatcarVersion,
@@ -120,9 +133,7 @@ describe('buildExtension', () => {
   });
 
   it('writes nothing to dist/ or the cache on a checksum mismatch', async () => {
-    const wrong = manifest();
-    wrong.inputs[1]!.sha256['x86-64'] = 'f'.repeat(64);
-    await expect(build('mismatch', wrong)).rejects.toThrow(/f{64}/);
+    await expect(build('mismatch', manifest(), { lock: lock('f'.repeat(64)) })).rejects.toThrow(/f{64}/);
     expect(await readdir(path.join(work, 'mismatch', 'dist'))).toEqual([]);
     const cached = await readdir(path.join(work, 'mismatch', 'cache', 'sha256')).catch(() => []);
     expect(cached.filter((f) => !f.startsWith(pins.tarball))).toEqual([]);

@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { Arch, ExtensionManifest, ImageFormat, SourceOverrides } from '@bakehouse/schema';
+import type { Arch, ExtensionLock, ExtensionManifest, ImageFormat, SourceOverrides } from '@bakehouse/schema';
 import { writeFileAtomic } from './atomic.js';
 import { fetchDownload, type FetchOptions } from './fetch/index.js';
 import { sha256File } from './hash.js';
@@ -40,22 +40,23 @@ export class LintError extends Error {
   }
 }
 
-/** Builds every requested arch of one extension into its dist/, then writes SHA256SUMS. */
-export async function buildExtension(manifest: ExtensionManifest, extensionDir: string, options: BuildOptions): Promise<BuiltImage[]> {
+/** Builds every locked image version (one per line) for every requested arch into dist/, then writes SHA256SUMS. */
+export async function buildExtension(manifest: ExtensionManifest, lock: ExtensionLock, extensionDir: string, options: BuildOptions): Promise<BuiltImage[]> {
   const distDir = options.distDir ?? path.join(extensionDir, 'dist');
   await mkdir(distDir, { recursive: true });
   const built: BuiltImage[] = [];
-  for (const arch of options.arches) {
-    const plan = resolvePlan(manifest, {
-      extensionDir,
-      arch,
-      format: options.format,
-      flatcarVersion: options.flatcarVersion,
-      sources: options.sources,
-      sourceDateEpoch: options.sourceDateEpoch,
-    });
-    built.push(await buildImage(plan, distDir, options.fetch));
-  }
+  for (const image of lock.images)
+    for (const arch of options.arches) {
+      const plan = resolvePlan(manifest, image, {
+        extensionDir,
+        arch,
+        format: options.format,
+        flatcarVersion: options.flatcarVersion,
+        sources: options.sources,
+        sourceDateEpoch: options.sourceDateEpoch,
+      });
+      built.push(await buildImage(plan, distDir, options.fetch));
+    }
   await finishDist(distDir, manifest.name, built.map((b) => b.record));
   return built;
 }

@@ -1,4 +1,4 @@
-export { resolvePlan, expandUrl, PlanError, SYSEXT_LEVEL, type BuildPlan, type PlannedInput, type PlanOptions, type UpholdDropIn } from './plan.js';
+export { resolvePlan, expandUrl, inputUrl, PlanError, SYSEXT_LEVEL, type BuildPlan, type PlannedInput, type PlanOptions, type UpholdDropIn } from './plan.js';
 export { parseExtensionRelease, renderExtensionRelease, renderGeneratedFiles, renderUnit } from './render.js';
 export { fetchDownload, defaultCacheDir, createProgress, FetchError, type FetchOptions } from './fetch/index.js';
 export { unpackInput, UnsafeArchiveError, ExtractError } from './unpack/index.js';

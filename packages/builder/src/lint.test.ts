@@ -13,19 +13,18 @@ const plan = resolvePlan(
       name: 'demo',
       description: 'demo',
       homepage: 'https://example.org',
-      version: '1.0',
       inputs: [
         {
           name: 'su',
           kind: 'file',
           url: 'https://example.org/su',
-          sha256: { 'x86-64': 'a'.repeat(64), arm64: 'a'.repeat(64) },
           extract: [{ to: '/usr/bin/declared-suid', mode: 0o4755 }],
         },
       ],
     },
     'demo.ts',
   ),
+  { version: '1.0', inputs: { su: { version: '1.0', sha256: { 'x86-64': 'a'.repeat(64), arm64: 'a'.repeat(64) }, checksum: 'computed' } } },
   { extensionDir: '/e', arch: 'x86-64' },
 );
 

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { Arch, ExtensionManifest, ExtractRule, ImageFormat, Input, SourceOverrides, UnitSections } from '@bakehouse/schema';
+import type { Arch, ExtensionManifest, ExtractRule, ImageFormat, Input, LockedImage, SourceOverrides, UnitSections } from '@bakehouse/schema';
 
 /** Upstream projects spell architectures differently; URL templates may use any of these. */
 const ARCH_SPELLINGS: Record<Arch, { goarch: string; uname: string }> = {
@@ -16,8 +16,8 @@ export interface PlannedInput {
   version: string;
   url: string;
   sha256: string;
-  /** Where the pin came from: the manifest, or a source override file (tests, air-gapped mirrors). */
-  pinnedBy: 'manifest' | 'override';
+  /** Where the pin came from: the lock, or a source override file (tests, air-gapped mirrors). */
+  pinnedBy: 'lock' | 'override';
   extract: ExtractRule[];
 }
 
@@ -31,6 +31,8 @@ export interface UpholdDropIn {
 export interface BuildPlan {
   name: string;
   version: string;
+  /** The minor line this image version belongs to, for extensions that declare lines. */
+  line?: string;
   arch: Arch;
   format: ImageFormat;
   /** NAME-VERSION-ARCH: the file name (without .raw) under which the image is published. */
@@ -64,21 +66,22 @@ export class PlanError extends Error {
   override readonly name = 'PlanError';
 }
 
-/** Manifest → build plan for one architecture. Pure: no I/O. */
-export function resolvePlan(manifest: ExtensionManifest, options: PlanOptions): BuildPlan {
+/** Manifest + one locked image version → build plan for one architecture. Pure: no I/O. */
+export function resolvePlan(manifest: ExtensionManifest, image: LockedImage, options: PlanOptions): BuildPlan {
   const { arch } = options;
   if (!manifest.arch.includes(arch))
     throw new PlanError(`${manifest.name} does not support ${arch}; "arch" lists ${manifest.arch.join(', ')}`);
 
   return {
     name: manifest.name,
-    version: manifest.version,
+    version: image.version,
+    ...(image.line === undefined ? {} : { line: image.line }),
     arch,
     format: options.format ?? manifest.format,
-    imageName: `${manifest.name}-${manifest.version}-${arch}`,
+    imageName: `${manifest.name}-${image.version}-${arch}`,
     extensionDir: options.extensionDir,
     filesDir: path.resolve(options.extensionDir, manifest.files),
-    inputs: manifest.inputs.map((input) => planInput(manifest, input, arch, options.sources)),
+    inputs: manifest.inputs.map((input) => planInput(manifest, image, input, arch, options.sources)),
     units: manifest.units,
     upholds: manifest.enable.map((entry) => planUphold(manifest.name, entry)),
     sysusers: manifest.sysusers,
@@ -90,20 +93,29 @@ export function resolvePlan(manifest: ExtensionManifest, options: PlanOptions): 
   };
 }
 
-function planInput(manifest: ExtensionManifest, input: Input, arch: Arch, sources?: SourceOverrides): PlannedInput {
-  const version = input.version ?? manifest.version;
-  const override = sources?.[manifest.name]?.[input.name]?.[arch];
+function planInput(manifest: ExtensionManifest, image: LockedImage, input: Input, arch: Arch, sources?: SourceOverrides): PlannedInput {
+  const locked = image.inputs[input.name];
+  if (!locked) throw new PlanError(`${manifest.name}: the lock pins no version of input "${input.name}"; run bakehouse bump ${manifest.name}`);
+  const { version } = locked;
+  const url = inputUrl(input, version, arch);
+  const override = sources?.[url];
   if (override) return { ...override, name: input.name, kind: input.kind, version, pinnedBy: 'override', extract: input.extract };
 
-  const template = typeof input.url === 'string' ? input.url : input.url[arch];
-  const sha256 = input.sha256[arch];
-  // The schema guarantees both for every listed arch; this guards plans built from unchecked data.
-  if (!template || !sha256) throw new PlanError(`${manifest.name}: input "${input.name}" has no URL or sha256 for ${arch}`);
-  return { name: input.name, kind: input.kind, version, url: expandUrl(template, version, arch), sha256, pinnedBy: 'manifest', extract: input.extract };
+  const sha256 = locked.sha256[arch];
+  // parseLock guarantees a pin for every listed arch; this guards plans built from unchecked data.
+  if (!sha256) throw new PlanError(`${manifest.name}: the lock pins no sha256 of input "${input.name}" for ${arch}`);
+  return { name: input.name, kind: input.kind, version, url, sha256, pinnedBy: 'lock', extract: input.extract };
 }
 
-export function expandUrl(template: string, version: string, arch: Arch): string {
-  const values: Record<string, string> = { version, arch, ...ARCH_SPELLINGS[arch] };
+/** The download URL of an input at a version, for one arch. */
+export function inputUrl(input: Input, version: string, arch: Arch): string {
+  const template = typeof input.url === 'string' ? input.url : input.url[arch];
+  if (!template) throw new PlanError(`input "${input.name}" has no URL for ${arch}`);
+  return expandUrl(template, version, arch);
+}
+
+export function expandUrl(template: string, version: string, arch: Arch, extra: Record<string, string> = {}): string {
+  const values: Record<string, string> = { version, arch, ...ARCH_SPELLINGS[arch], ...extra };
   return template.replace(/\{(\w+)\}/g, (whole, key: string) => {
     const value = values[key];
     if (value === undefined) throw new PlanError(`unknown placeholder ${whole} in URL template ${template}`);

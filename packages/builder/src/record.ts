@@ -10,6 +10,7 @@ export interface BuildRecord {
   recordVersion: 1;
   name: string;
   version: string;
+  line?: string;
   arch: string;
   format: ImageFormat;
   image: { file: string; sha256: string; bytes: number };
@@ -30,6 +31,7 @@ export function createRecord(
     recordVersion: 1,
     name: plan.name,
     version: plan.version,
+    ...(plan.line === undefined ? {} : { line: plan.line }),
     arch: plan.arch,
     format: plan.format,
     image,

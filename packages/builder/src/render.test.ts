@@ -21,7 +21,6 @@ describe('generated files', () => {
       name: 'demo',
       description: 'demo',
       homepage: 'https://example.org',
-      version: '1.0',
       units: {
         'demo.service': {
           Unit: { Description: 'Demo' },
@@ -37,7 +36,7 @@ describe('generated files', () => {
   );
 
   it('places the extension-release, units, Upholds drop-ins, sysusers and tmpfiles where systemd looks', () => {
-    const files = renderGeneratedFiles(resolvePlan(manifest, { extensionDir: '/e', arch: 'x86-64' }));
+    const files = renderGeneratedFiles(resolvePlan(manifest, { version: '1.0', inputs: {} }, { extensionDir: '/e', arch: 'x86-64' }));
     expect(Object.fromEntries(files)).toEqual({
       '/usr/lib/extension-release.d/extension-release.demo': 'ID=flatcar\nSYSEXT_LEVEL=1.0\nARCHITECTURE=x86-64\n',
       '/usr/lib/systemd/system/demo.service': '[Unit]\nDescription=Demo\n\n[Service]\nExecStart=/usr/bin/demo\nDelegate=yes\nRestartSec=5\nEnvironment=A=1\nEnvironment=B=2\n',

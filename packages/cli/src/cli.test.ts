@@ -116,16 +116,21 @@ describe('bakehouse build errors', () => {
     }
   });
 
-  it('names the manifest file and field of a broken manifest', async () => {
+  it.each([
+    ['extension.ts', "homepage: 'https://containerd.io'", "homepage: 'containerd.io'", 'homepage: expected a URL such as "https://containerd.io"'],
+    ['extension.lock.json', '"arm64": "ad21f4', '"arm64": "zz21f4', 'images[0].inputs.containerd.sha256.arm64: expected a sha256 as 64 lowercase hex characters'],
+  ])('names the file and field of a broken %s', async (name, from, to, message) => {
     const ws = await scratchWorkspace(['containerd']);
     try {
-      const file = path.join(ws, 'extensions/containerd/extension.ts');
-      await writeFile(file, (await readFile(file, 'utf8')).replace("arm64: 'ad21f4", "arm64: 'zz21f4"));
+      const file = path.join(ws, 'extensions/containerd', name);
+      const text = await readFile(file, 'utf8');
+      expect(text).toContain(from);
+      await writeFile(file, text.replace(from, to));
       for (const command of [['lint'], ['build', 'containerd']]) {
         const result = await bakehouse(command, { cwd: ws });
         expect(result.exitCode).toBe(1);
-        expect(result.stderr).toContain('extensions/containerd/extension.ts');
-        expect(result.stderr).toContain('inputs[0].sha256.arm64: expected a sha256 as 64 lowercase hex characters');
+        expect(result.stderr).toContain(`extensions/containerd/${name}`);
+        expect(result.stderr).toContain(message);
       }
     } finally {
       await rm(ws, { recursive: true, force: true });
@@ -136,7 +141,7 @@ describe('bakehouse build errors', () => {
 describe('bakehouse list, lint, doctor', () => {
   it('lists extensions with version, compatibility and arches', async () => {
     const result = await bakehouse(['list', '--json'], { cwd: REPO_ROOT });
-    expect(JSON.parse(result.stdout)).toContainEqual({ name: 'containerd', version: '2.3.4', compat: 'level', arch: ['x86-64', 'arm64'], format: 'squashfs' });
+    expect(JSON.parse(result.stdout)).toContainEqual({ name: 'containerd', versions: ['2.3.4'], compat: 'level', arch: ['x86-64', 'arm64'], format: 'squashfs' });
     const table = await bakehouse(['list'], { cwd: REPO_ROOT });
     expect(table.stdout).toMatch(/containerd\s*│\s*2\.3\.4\s*│\s*level\s*│\s*x86-64 arm64/);
   });

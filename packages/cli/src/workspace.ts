@@ -1,7 +1,7 @@
 import { access, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createJiti } from 'jiti';
-import { ManifestError, parseExtension, type ExtensionManifest } from '@bakehouse/schema';
+import { LOCK_FILE, ManifestError, parseExtension, parseLock, type ExtensionLock, type ExtensionManifest } from '@bakehouse/schema';
 
 export const MANIFEST_FILE = 'extension.ts';
 
@@ -10,6 +10,16 @@ export interface LoadedExtension {
   dir: string;
   /** The manifest file, relative to the workspace root: what error messages name. */
   file: string;
+  /** The lock file, relative to the workspace root. */
+  lockFile: string;
+  /** Absent until `bakehouse bump` first writes it. */
+  lock?: ExtensionLock;
+}
+
+/** The extension's lock, or an error saying how to create it. */
+export function requireLock(extension: LoadedExtension): ExtensionLock {
+  if (!extension.lock) throw new WorkspaceError(`${extension.lockFile} is missing: run bakehouse bump ${extension.manifest.name} to resolve and pin its inputs`);
+  return extension.lock;
 }
 
 export class WorkspaceError extends Error {
@@ -38,7 +48,19 @@ export async function loadExtension(dir: string, root: string): Promise<LoadedEx
   const pkg = JSON.parse(await readFile(path.join(dir, 'package.json'), 'utf8')) as { name?: string };
   if (pkg.name !== manifest.name)
     throw new ManifestError(file, [{ field: 'name', expected: `the package name "${pkg.name}" (from ${path.relative(root, path.join(dir, 'package.json'))}), got "${manifest.name}"` }]);
-  return { manifest, dir, file };
+  const lockFile = path.relative(root, path.join(dir, LOCK_FILE));
+  const lockText = await readFile(path.join(dir, LOCK_FILE), 'utf8').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw error;
+  });
+  if (lockText === undefined) return { manifest, dir, file, lockFile };
+  let lockData: unknown;
+  try {
+    lockData = JSON.parse(lockText);
+  } catch (error) {
+    throw new ManifestError(lockFile, [{ field: '(file)', expected: `valid JSON (${(error as Error).message})` }]);
+  }
+  return { manifest, dir, file, lockFile, lock: parseLock(lockData, lockFile, manifest) };
 }
 
 /** Every extensions/NAME with a manifest, in name order. */

@@ -5,6 +5,7 @@ export {
   IMAGE_FORMATS,
   Arch,
   Extension,
+  VersionSource,
   type ArchiveKind,
   type ExtensionInput,
   type ExtensionManifest,
@@ -18,3 +19,4 @@ export { defineExtension, parseExtension } from './define.js';
 export { ManifestError, formatFieldPath, type FieldProblem } from './errors.js';
 export { extensionJsonSchema } from './json-schema.js';
 export { SourceOverrides, parseSourceOverrides } from './sources.js';
+export { ExtensionLock, LOCK_FILE, parseLock, type LockedImage, type LockedInput } from './lock.js';

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ManifestError, extensionJsonSchema, parseExtension, parseSourceOverrides, type ExtensionInput } from './index.js';
+import { ManifestError, extensionJsonSchema, parseExtension, parseLock, parseSourceOverrides, type ExtensionInput } from './index.js';
 
 const SHA = 'a'.repeat(64);
 
@@ -9,14 +9,14 @@ function valid(): ExtensionInput {
     name: 'demo',
     description: 'demo extension',
     homepage: 'https://example.org',
-    version: '1.2.3',
+    upstream: { type: 'github-releases', repo: 'example/demo' },
     arch: ['x86-64', 'arm64'],
     inputs: [
       {
         name: 'demo',
         kind: 'tar.gz',
         url: 'https://example.org/demo-{version}-{goarch}.tar.gz',
-        sha256: { 'x86-64': SHA, arm64: SHA },
+        checksum: { from: 'file', url: '{url}.sha256' },
         extract: [{ from: 'bin/demo', to: '/usr/bin/demo' }],
       },
     ],
@@ -43,18 +43,21 @@ describe('parseExtension', () => {
     expect(m.files).toBe('files');
   });
 
-  it('names the field path of a bad sha256 and says what was expected', () => {
+  it('names the field path of a bad checksum source and says what was expected', () => {
     const data = valid();
-    data.inputs![0]!.sha256 = { 'x86-64': SHA, arm64: 'not-a-hash' };
-    expect(problemsOf(data)).toEqual([{ field: 'inputs[0].sha256.arm64', expected: 'a sha256 as 64 lowercase hex characters' }]);
+    data.inputs![0]!.checksum = { from: 'file', url: 'ftp://example.org/x.sha256' };
+    expect(problemsOf(data)).toEqual([{ field: 'inputs[0].checksum.url', expected: expect.stringContaining('an http(s) URL, or "{url}" plus a suffix') }]);
   });
 
-  it('requires a pin and URL for every listed arch', () => {
+  it('requires a URL for every listed arch', () => {
     const data = valid();
-    data.inputs![0]!.sha256 = { 'x86-64': SHA };
     data.inputs![0]!.url = { 'x86-64': 'https://example.org/x' };
-    const fields = problemsOf(data).map((p) => p.field);
-    expect(fields).toEqual(['inputs[0].sha256.arm64', 'inputs[0].url.arm64']);
+    expect(problemsOf(data).map((p) => p.field)).toEqual(['inputs[0].url.arm64']);
+  });
+
+  it('names a bad version source', () => {
+    expect(problemsOf({ ...valid(), upstream: { type: 'github-releases', repo: 'no-slash' } })[0]?.field).toBe('upstream.repo');
+    expect(problemsOf({ ...valid(), lines: ['1.34.2'] })[0]).toEqual({ field: 'lines[0]', expected: 'a MAJOR.MINOR line such as "1.34"' });
   });
 
   it('refuses image paths outside /usr and /opt', () => {
@@ -88,9 +91,6 @@ describe('parseExtension', () => {
     expect(problems[0]?.expected).toContain('"x86-64"');
   });
 
-  it('rejects a "v" prefixed version', () => {
-    expect(problemsOf({ ...valid(), version: 'v1.2.3' })[0]?.field).toBe('version');
-  });
 
   it('checks kind-specific extract rules', () => {
     const data = valid();
@@ -109,10 +109,44 @@ describe('parseExtension', () => {
   });
 });
 
+describe('parseLock', () => {
+  const manifest = () => parseExtension({ ...valid(), lines: ['1.34', '1.33'] }, 'demo.ts');
+  const image = (line: string, version: string) => ({
+    line,
+    version,
+    inputs: { demo: { version, sha256: { 'x86-64': SHA, arm64: SHA }, checksum: 'upstream' } },
+  });
+
+  it('accepts one image per line with every input pinned for every arch', () => {
+    const lock = parseLock({ lockVersion: 1, images: [image('1.34', '1.34.2'), image('1.33', '1.33.6')] }, 'demo.lock.json', manifest());
+    expect(lock.images.map((i) => i.version)).toEqual(['1.34.2', '1.33.6']);
+  });
+
+  it('names the lock file and every field at fault', () => {
+    const bad = image('1.34', '1.35.0');
+    delete (bad.inputs.demo.sha256 as Record<string, string>).arm64;
+    try {
+      parseLock({ lockVersion: 1, images: [bad] }, 'extensions/demo/extension.lock.json', manifest());
+      expect.unreachable();
+    } catch (error) {
+      expect((error as ManifestError).message).toContain('extensions/demo/extension.lock.json');
+      expect((error as ManifestError).problems.map((p) => p.field)).toEqual(['images', 'images[0].version', 'images[0].inputs.demo.sha256.arm64']);
+    }
+  });
+
+  it('rejects a malformed pin with its path', () => {
+    const bad = image('1.34', '1.34.2');
+    bad.inputs.demo.sha256['x86-64'] = 'nope';
+    expect(() => parseLock({ lockVersion: 1, images: [bad] }, 'l.json', manifest())).toThrow(/images\[0\]\.inputs\.demo\.sha256\.x86-64: expected a sha256/);
+  });
+});
+
 describe('source overrides', () => {
-  it('names the bad entry', () => {
-    expect(() => parseSourceOverrides({ demo: { demo: { 'x86-64': { url: 'ftp://x', sha256: SHA } } } }, 'over.json')).toThrow(
-      /over\.json[\s\S]*demo\.demo\.x86-64\.url: expected an http\(s\) URL/,
+  it('maps upstream URLs to replacements and names a bad entry', () => {
+    const good = { 'https://example.org/demo.tar.gz': { url: 'http://127.0.0.1:8080/demo.tar.gz', sha256: SHA } };
+    expect(parseSourceOverrides(good, 'over.json')).toEqual(good);
+    expect(() => parseSourceOverrides({ 'https://example.org/x': { url: 'ftp://x', sha256: SHA } }, 'over.json')).toThrow(
+      /over\.json[\s\S]*https:\/\/example\.org\/x\.url: expected an http\(s\) URL/,
     );
   });
 });
@@ -125,8 +159,8 @@ describe('JSON Schema', () => {
 
   it('describes the manifest fields for editors', () => {
     const schema = extensionJsonSchema() as { properties: Record<string, unknown>; required: string[] };
-    expect(Object.keys(schema.properties)).toEqual(expect.arrayContaining(['name', 'inputs', 'units', 'enable', 'release', 'conflicts', 'smoke']));
-    expect(schema.required).toEqual(expect.arrayContaining(['name', 'description', 'homepage', 'version']));
+    expect(Object.keys(schema.properties)).toEqual(expect.arrayContaining(['name', 'upstream', 'lines', 'inputs', 'units', 'enable', 'release', 'conflicts', 'smoke']));
+    expect(schema.required).toEqual(expect.arrayContaining(['name', 'description', 'homepage']));
     expect(schema.required).not.toContain('format');
   });
 });

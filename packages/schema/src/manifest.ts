@@ -14,9 +14,9 @@ const Name = z
   .string()
   .regex(/^[a-z0-9][a-z0-9-]*$/, 'lowercase letters, digits and "-", starting with a letter or digit');
 
-const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 as 64 lowercase hex characters');
+export const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'a sha256 as 64 lowercase hex characters');
 
-const Version = z
+export const Version = z
   .string()
   .regex(/^[0-9][0-9A-Za-z.+~^_]*$/, 'a version starting with a digit, without a "v" prefix or "-", e.g. "2.1.4" (systemd matches @v against it)');
 
@@ -58,15 +58,57 @@ const UrlTemplate = z
   .string()
   .regex(/^https?:\/\//, 'an http(s) URL; it may use {version}, {arch}, {goarch} and {uname}');
 
+const UrlTemplateWithUrl = z
+  .string()
+  .regex(/^(https?:\/\/|\{url\})/, 'an http(s) URL, or "{url}" plus a suffix; it may use {url}, {version}, {arch}, {goarch} and {uname}');
+
+const GithubReleases = z
+  .object({
+    type: z.literal('github-releases'),
+    repo: z.string().regex(/^[\w.-]+\/[\w.-]+$/, 'OWNER/REPO on GitHub'),
+    tagPrefix: z.string().default('v').describe('Stripped from tags to get versions.'),
+  })
+  .strict();
+
+const KubernetesStable = z
+  .object({ type: z.literal('kubernetes-stable') })
+  .strict()
+  .describe('dl.k8s.io/release/stable-MAJOR.MINOR.txt for each line (stable.txt without lines).');
+
+const DockerStaticIndex = z
+  .object({ type: z.literal('docker-static-index'), channel: z.enum(['stable', 'test']).default('stable') })
+  .strict()
+  .describe('The directory listing of download.docker.com/linux/static/CHANNEL/ARCH/.');
+
+export const VersionSource = z.discriminatedUnion('type', [GithubReleases, KubernetesStable, DockerStaticIndex], {
+  error: () => 'a version source: { type: "github-releases", repo }, { type: "kubernetes-stable" } or { type: "docker-static-index" }',
+});
+export type VersionSource = z.output<typeof VersionSource>;
+
+const Checksum = z
+  .discriminatedUnion('from', [
+    z.object({ from: z.literal('file'), url: UrlTemplateWithUrl.describe('A file holding the sha256, e.g. "{url}.sha256".') }).strict(),
+    z.object({ from: z.literal('sha256sums'), url: UrlTemplateWithUrl.describe('A sha256sum-format list naming the file.') }).strict(),
+    z.object({ from: z.literal('download') }).strict().describe('Upstream publishes no checksum: bump downloads the file and records its hash.'),
+  ])
+  .describe('Where `bakehouse bump` gets the pin.');
+
 const Input = z
   .object({
-    name: Name.describe('Identifies the input in build records and source overrides.'),
+    name: Name.describe('Identifies the input in the lock, build records and source overrides.'),
     kind: z.enum(ARCHIVE_KINDS),
-    version: Version.optional().describe("The input's own upstream version, when it differs from the extension's."),
     url: z
       .union([UrlTemplate, z.partialRecord(Arch, UrlTemplate)])
-      .describe('One template for every arch, or one URL per arch.'),
-    sha256: z.partialRecord(Arch, Sha256).describe("Upstream's sha256 for each supported arch."),
+      .describe('One template for every arch, or one URL per arch. {version} is the version the lock pins for this input.'),
+    versionFrom: z
+      .object({
+        source: VersionSource,
+        range: z.string().optional().describe('A semver range the version must satisfy; "{line}" stands for the image\'s line, e.g. "~{line}".'),
+      })
+      .strict()
+      .optional()
+      .describe("The input's own upstream, when its version is not the extension's (runc in containerd)."),
+    checksum: Checksum.default({ from: 'download' }),
     extract: z.array(Extract).min(1, 'at least one mapping from the archive into the image'),
   })
   .strict()
@@ -148,7 +190,14 @@ export const Extension = z
     name: Name.describe('Equals the package name and the image name.'),
     description: z.string().min(1),
     homepage: z.url({ error: 'a URL such as "https://containerd.io"' }),
-    version: Version.describe('The upstream version this image ships.'),
+    upstream: VersionSource.optional().describe(
+      'Where `bakehouse versions` and `bump` find new versions. Without it, versions are set by hand with `bump --to`.',
+    ),
+    lines: z
+      .array(z.string().regex(/^\d+\.\d+$/, 'a MAJOR.MINOR line such as "1.34"'))
+      .min(1)
+      .optional()
+      .describe('Supported minor lines, each pinned to its latest patch and built as its own image version.'),
     arch: z.array(Arch).min(1).default(['x86-64', 'arm64']),
     format: z.enum(IMAGE_FORMATS).default('squashfs'),
     inputs: z.array(Input).default([]),
@@ -176,8 +225,6 @@ export const Extension = z
   .superRefine((ext, ctx) => {
     ext.inputs.forEach((input, i) => {
       for (const arch of ext.arch) {
-        if (!input.sha256[arch])
-          ctx.addIssue({ code: 'custom', path: ['inputs', i, 'sha256', arch], message: `a sha256 for ${arch}, which "arch" lists` });
         if (typeof input.url !== 'string' && !input.url[arch])
           ctx.addIssue({ code: 'custom', path: ['inputs', i, 'url', arch], message: `a URL for ${arch}, which "arch" lists` });
       }

@@ -38,8 +38,9 @@ beforeAll(async () => {
     );
     await writeFile(
       path.join(dir, 'extension.ts'),
-      "import { defineExtension } from '@bakehouse/schema';\nexport default defineExtension({ name: 'hello', description: 'greets', homepage: 'https://example.org', version: '1.0', arch: ['x86-64'] });\n",
+      "import { defineExtension } from '@bakehouse/schema';\nexport default defineExtension({ name: 'hello', description: 'greets', homepage: 'https://example.org', arch: ['x86-64'] });\n",
     );
+    await writeFile(path.join(dir, 'extension.lock.json'), JSON.stringify({ lockVersion: 1, images: [{ version: '1.0', inputs: {} }] }));
   });
   upstream = await serveDirectory(path.join(clone, '.fixture-site'));
   const sourcesFile = path.join(clone, '.fixture-sources.json');

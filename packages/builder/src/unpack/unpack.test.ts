@@ -39,7 +39,7 @@ function plannedInput(kind: PlannedInput['kind'], extract: ExtractRule[]): Plann
     version: '1.0',
     url: `https://example.com/releases/demo-1.0.${kind === 'file' ? 'bin' : kind}`,
     sha256: '0'.repeat(64),
-    pinnedBy: 'manifest',
+    pinnedBy: 'lock',
     extract,
   };
 }

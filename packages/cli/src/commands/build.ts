@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseSourceOverrides, type Arch, type ImageFormat, type SourceOverrides } from '@bakehouse/schema';
 import { buildExtension, createProgress, defaultCacheDir, type BuiltImage } from '@bakehouse/builder';
-import { findWorkspaceRoot, selectExtensions, WorkspaceError } from '../workspace.js';
+import { findWorkspaceRoot, requireLock, selectExtensions, WorkspaceError } from '../workspace.js';
 import { printTable } from '../table.js';
 
 export interface BuildFlags {
@@ -23,10 +23,11 @@ export async function runBuild(names: string[], flags: BuildFlags): Promise<void
   const progress = createProgress({ quiet: flags.quiet });
   const built: BuiltImage[] = [];
   try {
-    for (const { manifest, dir } of extensions) {
+    for (const extension of extensions) {
+      const { manifest, dir } = extension;
       const arches = flags.arch === 'all' ? manifest.arch : [flags.arch];
       built.push(
-        ...(await buildExtension(manifest, dir, {
+        ...(await buildExtension(manifest, requireLock(extension), dir, {
           arches,
           format: flags.format,
           flatcarVersion: flags.flatcarVersion,

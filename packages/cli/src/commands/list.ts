@@ -3,9 +3,9 @@ import { printTable } from '../table.js';
 
 export async function runList(flags: { json?: boolean }): Promise<void> {
   const extensions = await loadAllExtensions(await findWorkspaceRoot());
-  const rows = extensions.map(({ manifest: m }) => ({
+  const rows = extensions.map(({ manifest: m, lock }) => ({
     name: m.name,
-    version: m.version,
+    versions: lock?.images.map((image) => image.version) ?? [],
     compat: m.release.id === '_any' ? '_any' : m.release.compat,
     arch: m.arch,
     format: m.format,
@@ -14,5 +14,5 @@ export async function runList(flags: { json?: boolean }): Promise<void> {
     process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
     return;
   }
-  printTable(['name', 'version', 'compat', 'arch', 'format'], rows.map((r) => [r.name, r.version, r.compat, r.arch.join(' '), r.format]));
+  printTable(['name', 'versions', 'compat', 'arch', 'format'], rows.map((r) => [r.name, r.versions.join(' ') || '(not locked)', r.compat, r.arch.join(' '), r.format]));
 }

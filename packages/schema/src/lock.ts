@@ -1,0 +1,75 @@
+import { z } from 'zod';
+import { ManifestError } from './errors.js';
+import { Arch, Sha256, Version, type ExtensionManifest } from './manifest.js';
+
+export const LOCK_FILE = 'extension.lock.json';
+
+const LockedInput = z
+  .object({
+    version: Version,
+    sha256: z.partialRecord(Arch, Sha256),
+    checksum: z
+      .enum(['upstream', 'computed'])
+      .describe('"upstream": the pin is the checksum upstream publishes. "computed": upstream publishes none; bump downloaded the file and hashed it.'),
+  })
+  .strict();
+
+const LockedImage = z
+  .object({
+    line: z.string().regex(/^\d+\.\d+$/).optional(),
+    version: Version.describe('The image version: NAME-VERSION-ARCH.raw'),
+    inputs: z.record(z.string(), LockedInput),
+  })
+  .strict();
+
+/**
+ * extension.lock.json: the versions and sha256 pins an extension builds from, one entry per
+ * image version (one per line for extensions with lines). Written by `bakehouse bump`.
+ */
+export const ExtensionLock = z
+  .object({
+    $comment: z.string().optional(),
+    lockVersion: z.literal(1),
+    images: z.array(LockedImage).min(1, 'at least one image version'),
+  })
+  .strict();
+export type ExtensionLock = z.output<typeof ExtensionLock>;
+export type LockedImage = ExtensionLock['images'][number];
+export type LockedInput = LockedImage['inputs'][string];
+
+/**
+ * Validates a lock and its fit with the manifest: one image per line, and every input pinned
+ * for every arch. Errors name the lock file and field.
+ */
+export function parseLock(data: unknown, file: string, manifest: ExtensionManifest): ExtensionLock {
+  const result = ExtensionLock.safeParse(data);
+  if (!result.success) throw ManifestError.fromZod(file, result.error);
+  const lock = result.data;
+  const problems: { field: string; expected: string }[] = [];
+  const lines = lock.images.map((image) => image.line);
+  if (manifest.lines) {
+    manifest.lines.forEach((line) => {
+      if (!lines.includes(line)) problems.push({ field: 'images', expected: `an image for line ${line}, which the manifest lists (run bakehouse bump ${manifest.name})` });
+    });
+  } else if (lock.images.length !== 1 || lines[0] !== undefined)
+    problems.push({ field: 'images', expected: 'exactly one image without "line", since the manifest declares no lines' });
+
+  lock.images.forEach((image, i) => {
+    if (image.line && !image.version.startsWith(`${image.line}.`))
+      problems.push({ field: `images[${i}].version`, expected: `a ${image.line}.x version for line ${image.line}` });
+    for (const input of manifest.inputs) {
+      const locked = image.inputs[input.name];
+      if (!locked) {
+        problems.push({ field: `images[${i}].inputs.${input.name}`, expected: `a pin for input "${input.name}" (run bakehouse bump ${manifest.name})` });
+        continue;
+      }
+      for (const arch of manifest.arch)
+        if (!locked.sha256[arch]) problems.push({ field: `images[${i}].inputs.${input.name}.sha256.${arch}`, expected: `a sha256 for ${arch}, which "arch" lists` });
+    }
+    for (const name of Object.keys(image.inputs))
+      if (!manifest.inputs.some((input) => input.name === name))
+        problems.push({ field: `images[${i}].inputs.${name}`, expected: `no pin for "${name}": the manifest has no such input` });
+  });
+  if (problems.length) throw new ManifestError(file, problems);
+  return lock;
+}
