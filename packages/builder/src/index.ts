@@ -1,11 +1,13 @@
 export { resolvePlan, expandUrl, inputUrl, PlanError, SYSEXT_LEVEL, type BuildPlan, type PlannedInput, type PlanOptions, type UpholdDropIn } from './plan.js';
 export { parseExtensionRelease, renderExtensionRelease, renderGeneratedFiles, renderUnit } from './render.js';
-export { fetchDownload, defaultCacheDir, createProgress, FetchError, type FetchOptions } from './fetch/index.js';
+export { fetchDownload, fetchUnpinned, defaultCacheDir, createProgress, FetchError, TransientError, withRetries, type FetchOptions, type UnpinnedFetchOptions } from './fetch/index.js';
+export { writeFileAtomic } from './atomic.js';
 export { unpackInput, UnsafeArchiveError, ExtractError } from './unpack/index.js';
 export { stageTree, StageError } from './stage.js';
 export { listTree, type TreeEntry } from './tree.js';
 export { lintTree, type LintProblem } from './lint.js';
 export { lintWorkspace, type WorkspaceProblem } from './workspace-lint.js';
+export { extensionFootprint } from './footprint.js';
 export { makeImage, ImageError } from './image.js';
 export { readRecord, renderSha256Sums, type BuildRecord } from './record.js';
 export { buildExtension, buildImage, LintError, type BuildOptions, type BuiltImage } from './build.js';

@@ -18,6 +18,9 @@ export const HOST_TOOLS = {
   'systemd-sysext': { command: 'systemd-sysext', debianPackage: 'systemd', versionArgs: ['--version'], purpose: 'merge images in tests' },
   'systemd-analyze': { command: 'systemd-analyze', debianPackage: 'systemd', versionArgs: ['--version'], purpose: 'verify units' },
   unshare: { command: 'unshare', debianPackage: 'util-linux', versionArgs: ['--version'], purpose: 'private mount namespaces for merge tests' },
+  'apt-get': { command: 'apt-get', debianPackage: 'apt', versionArgs: ['--version'], purpose: 'resolve Debian package closures' },
+  'dpkg-deb': { command: 'dpkg-deb', debianPackage: 'dpkg', versionArgs: ['--version'], purpose: 'unpack Debian packages' },
+  patchelf: { command: 'patchelf', debianPackage: 'patchelf', versionArgs: ['--version'], purpose: 'relocate Debian binaries into a private prefix' },
 } as const satisfies Record<string, HostTool>;
 
 export type ToolName = keyof typeof HOST_TOOLS;

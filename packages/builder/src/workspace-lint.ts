@@ -7,21 +7,26 @@ export interface WorkspaceProblem {
 }
 
 
-
 /**
- * Checks the relations between extensions: every name they mention exists, and no extension
+ * Checks the relations between extensions: every name they mention exists; no extension
  * requires (directly or through its requirements) two extensions that are declared to conflict,
- * because such a set could never be merged together.
+ * because such a set could never be merged together; every "anyOf" requirement has an
+ * alternative the extension does not conflict with; and two extensions that may be merged
+ * together (no conflict declared either way) ship no path in common, since one would silently
+ * shadow the other. `footprints` maps extension names to the paths they ship.
  */
-export function lintWorkspace(manifests: readonly ExtensionManifest[]): WorkspaceProblem[] {
+export function lintWorkspace(manifests: readonly ExtensionManifest[], footprints: ReadonlyMap<string, ReadonlySet<string>> = new Map()): WorkspaceProblem[] {
   const byName = new Map(manifests.map((m) => [m.name, m]));
   const problems: WorkspaceProblem[] = [];
   const known = (name: string) => byName.has(name) || FLATCAR_BUILTIN_PATTERN.test(name);
 
   for (const m of manifests) {
     m.requires.forEach((req, i) => {
-      for (const name of typeof req === 'string' ? [req] : req.anyOf)
+      const names = typeof req === 'string' ? [req] : req.anyOf;
+      for (const name of names)
         if (!known(name)) problems.push({ extension: m.name, field: `requires[${i}]`, message: `"${name}" is neither an extension in this workspace nor a Flatcar built-in` });
+      if (typeof req !== 'string' && names.every((name) => conflicts(m.name, name, byName)))
+        problems.push({ extension: m.name, field: `requires[${i}]`, message: `every alternative of anyOf conflicts with "${m.name}": nothing can satisfy it` });
     });
     m.conflicts.extensions.forEach((name, i) => {
       if (!byName.has(name)) problems.push({ extension: m.name, field: `conflicts.extensions[${i}]`, message: `"${name}" is not an extension in this workspace` });
@@ -33,6 +38,24 @@ export function lintWorkspace(manifests: readonly ExtensionManifest[]): Workspac
         if (a < b && conflicts(a, b, byName))
           problems.push({ extension: m.name, field: 'requires', message: `needs both "${a}" and "${b}", which are declared to conflict` });
   }
+  problems.push(...lintOverlaps(manifests, footprints, byName));
+  return problems;
+}
+
+function lintOverlaps(manifests: readonly ExtensionManifest[], footprints: ReadonlyMap<string, ReadonlySet<string>>, byName: Map<string, ExtensionManifest>): WorkspaceProblem[] {
+  const problems: WorkspaceProblem[] = [];
+  for (const [i, a] of manifests.entries())
+    for (const b of manifests.slice(i + 1)) {
+      if (conflicts(a.name, b.name, byName)) continue;
+      const theirs = footprints.get(b.name) ?? new Set<string>();
+      const shared = [...(footprints.get(a.name) ?? [])].filter((p) => theirs.has(p)).sort();
+      if (shared.length)
+        problems.push({
+          extension: a.name,
+          field: 'conflicts.extensions',
+          message: `ships ${shared.slice(0, 3).join(', ')}${shared.length > 3 ? ` and ${shared.length - 3} more` : ''} like "${b.name}", and neither declares a conflict: merged together, one would shadow the other. Declare the conflict or drop the path`,
+        });
+    }
   return problems;
 }
 

@@ -74,7 +74,7 @@ describe('bakehouse build containerd (fixture upstream on loopback)', () => {
       expect.arrayContaining(['usr/bin/containerd', 'usr/bin/containerd-shim-runc-v2', 'usr/bin/ctr', 'usr/bin/runc', 'usr/share/containerd/config.toml']),
     );
     expect(result.files).not.toContain('usr/bin/containerd-stress');
-    expect(result.probeOutput).toContain('ctr fixture version');
+    expect(result.probeOutput).toContain('ctr 2.3.4 fixture');
     expect(result.probeOutput).toMatch(/ExecStart=\/usr\/bin\/containerd --config \/usr\/share\/containerd\/config.toml/);
     expect(result.probeOutput).toMatch(/Delegate=yes[\s\S]*KillMode=process[\s\S]*Restart=always/);
     expect(result.probeOutput).toContain('Upholds=containerd.service');

@@ -1,13 +1,15 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ARCHES, IMAGE_FORMATS, ManifestError } from '@bakehouse/schema';
 import { runBuild } from './commands/build.js';
+import { runBump } from './commands/bump.js';
 import { runDoctor } from './commands/doctor.js';
 import { runInspect } from './commands/inspect.js';
 import { runLint } from './commands/lint.js';
 import { runList } from './commands/list.js';
+import { runVersions } from './commands/versions.js';
 
 /** Errors whose message already says what is wrong and how to fix it: print them without a stack. */
-const EXPECTED_ERRORS = new Set(['ManifestError', 'WorkspaceError', 'PlanError', 'FetchError', 'UnsafeArchiveError', 'ExtractError', 'StageError', 'LintError', 'ImageError', 'MissingToolError', 'InspectError']);
+const EXPECTED_ERRORS = new Set(['ManifestError', 'WorkspaceError', 'PlanError', 'FetchError', 'UnsafeArchiveError', 'ExtractError', 'StageError', 'LintError', 'ImageError', 'MissingToolError', 'InspectError', 'UpstreamError', 'UpstreamSettingError', 'BumpError']);
 
 export function createProgram(): Command {
   const program = new Command('bakehouse')
@@ -35,12 +37,39 @@ export function createProgram(): Command {
     .command('list')
     .description('table of extensions: version, compatibility, architectures')
     .option('--json', 'machine-readable output')
+    .option('--graph', 'show what each extension requires and conflicts with')
     .action(runList);
 
   program.command('inspect').description('show the extension-release and file list read from an image').argument('<image>', 'a .raw image').option('--json', 'machine-readable output').action(runInspect);
 
   program.command('doctor').description('check the host tools the builder needs').action(runDoctor);
+
+  const upstreamOption = () =>
+    new Option('--upstream <name=url>', 'fetch from URL instead of an upstream site (github, github-api, k8s, docker); repeatable').argParser(collect).default([]);
+
+  program
+    .command('versions')
+    .description('versions each input of an extension may take, newest first, and where they come from')
+    .argument('<name>', 'an extension')
+    .option('--json', 'machine-readable output')
+    .option('--prereleases', 'include pre-releases')
+    .addOption(upstreamOption())
+    .action(runVersions);
+
+  program
+    .command('bump')
+    .description("move extensions to upstream's newest versions: rewrites extension.lock.json and adds a changeset (without NAME: every extension with an upstream)")
+    .argument('[names...]', 'extensions to bump')
+    .option('--to <version>', 'this image version instead of the newest (required for extensions without an upstream)')
+    .addOption(upstreamOption())
+    .addOption(new Option('--cache-dir <dir>', 'download cache that bump verifies files into').env('BAKEHOUSE_CACHE_DIR'))
+    .option('--quiet', 'no progress display')
+    .action(runBump);
   return program;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,7 +1,7 @@
 import { access, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createJiti } from 'jiti';
-import { LOCK_FILE, ManifestError, parseExtension, parseLock, type ExtensionLock, type ExtensionManifest } from '@bakehouse/schema';
+import { LOCK_FILE, ManifestError, parseExtension, parseLock, parseLockStructure, type ExtensionLock, type ExtensionManifest } from '@bakehouse/schema';
 
 export const MANIFEST_FILE = 'extension.ts';
 
@@ -22,6 +22,11 @@ export function requireLock(extension: LoadedExtension): ExtensionLock {
   return extension.lock;
 }
 
+export interface LoadOptions {
+  /** Accept a lock the manifest has outgrown (an input added, a line dropped): bump reads it only to rewrite it. */
+  staleLock?: boolean;
+}
+
 export class WorkspaceError extends Error {
   override readonly name = 'WorkspaceError';
 }
@@ -35,7 +40,7 @@ export async function findWorkspaceRoot(from = process.cwd()): Promise<string> {
 }
 
 /** Loads and validates one extension's manifest, checking that its name is the package's name. */
-export async function loadExtension(dir: string, root: string): Promise<LoadedExtension> {
+export async function loadExtension(dir: string, root: string, options: LoadOptions = {}): Promise<LoadedExtension> {
   const file = path.relative(root, path.join(dir, MANIFEST_FILE));
   const jiti = createJiti(import.meta.url, { moduleCache: false, fsCache: false });
   let exported: unknown;
@@ -60,22 +65,24 @@ export async function loadExtension(dir: string, root: string): Promise<LoadedEx
   } catch (error) {
     throw new ManifestError(lockFile, [{ field: '(file)', expected: `valid JSON (${(error as Error).message})` }]);
   }
-  return { manifest, dir, file, lockFile, lock: parseLock(lockData, lockFile, manifest) };
+  const lock = options.staleLock ? parseLockStructure(lockData, lockFile) : parseLock(lockData, lockFile, manifest);
+  return { manifest, dir, file, lockFile, lock };
 }
 
 /** Every extensions/NAME with a manifest, in name order. */
-export async function loadAllExtensions(root: string): Promise<LoadedExtension[]> {
+export async function loadAllExtensions(root: string, options: LoadOptions = {}): Promise<LoadedExtension[]> {
   const base = path.join(root, 'extensions');
   const names = (await readdir(base, { withFileTypes: true }).catch(() => [])).filter((d) => d.isDirectory()).map((d) => d.name).sort();
   const dirs = [];
   for (const name of names) if (await exists(path.join(base, name, MANIFEST_FILE))) dirs.push(path.join(base, name));
-  return Promise.all(dirs.map((dir) => loadExtension(dir, root)));
+  return Promise.all(dirs.map((dir) => loadExtension(dir, root, options)));
 }
 
 /** The extensions named, or the one whose directory we are in (how each package's build script calls us), or all. */
-export async function selectExtensions(root: string, names: readonly string[], cwd = process.cwd()): Promise<LoadedExtension[]> {
-  if (names.length === 0 && (await exists(path.join(cwd, MANIFEST_FILE)))) return [await loadExtension(cwd, root)];
-  const all = await loadAllExtensions(root);
+export async function selectExtensions(root: string, names: readonly string[], options: LoadOptions & { cwd?: string } = {}): Promise<LoadedExtension[]> {
+  const cwd = options.cwd ?? process.cwd();
+  if (names.length === 0 && (await exists(path.join(cwd, MANIFEST_FILE)))) return [await loadExtension(cwd, root, options)];
+  const all = await loadAllExtensions(root, options);
   if (names.length === 0) return all;
   return names.map((name) => {
     const found = all.find((e) => e.manifest.name === name);

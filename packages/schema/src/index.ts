@@ -5,8 +5,10 @@ export {
   IMAGE_FORMATS,
   Arch,
   Extension,
+  Version,
   VersionSource,
   type ArchiveKind,
+  type DebianClosure,
   type ExtensionInput,
   type ExtensionManifest,
   type ExtractRule,
@@ -19,4 +21,4 @@ export { defineExtension, parseExtension } from './define.js';
 export { ManifestError, formatFieldPath, type FieldProblem } from './errors.js';
 export { extensionJsonSchema } from './json-schema.js';
 export { SourceOverrides, parseSourceOverrides } from './sources.js';
-export { ExtensionLock, LOCK_FILE, parseLock, type LockedImage, type LockedInput } from './lock.js';
+export { ExtensionLock, LOCK_FILE, parseLock, parseLockStructure, type LockedImage, type LockedInput } from './lock.js';

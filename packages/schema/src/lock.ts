@@ -38,13 +38,21 @@ export type LockedImage = ExtensionLock['images'][number];
 export type LockedInput = LockedImage['inputs'][string];
 
 /**
+ * Validates a lock on its own, without its fit with the manifest: what `bakehouse bump` reads,
+ * since it rewrites a lock the manifest has outgrown (an input added, a line dropped).
+ */
+export function parseLockStructure(data: unknown, file: string): ExtensionLock {
+  const result = ExtensionLock.safeParse(data);
+  if (!result.success) throw ManifestError.fromZod(file, result.error);
+  return result.data;
+}
+
+/**
  * Validates a lock and its fit with the manifest: one image per line, and every input pinned
  * for every arch. Errors name the lock file and field.
  */
 export function parseLock(data: unknown, file: string, manifest: ExtensionManifest): ExtensionLock {
-  const result = ExtensionLock.safeParse(data);
-  if (!result.success) throw ManifestError.fromZod(file, result.error);
-  const lock = result.data;
+  const lock = parseLockStructure(data, file);
   const problems: { field: string; expected: string }[] = [];
   const lines = lock.images.map((image) => image.line);
   if (manifest.lines) {

@@ -123,6 +123,32 @@ const Input = z
       ctx.addIssue({ code: 'custom', path: ['extract'], message: 'a "file" input is installed at exactly one path' });
   });
 
+const DebianPackage = z.string().regex(/^[a-z0-9][a-z0-9+.-]+$/, 'a Debian package name such as "podman"');
+
+const Debian = z
+  .object({
+    suite: z.string().regex(/^[a-z][a-z0-9-]*$/, 'a Debian suite such as "trixie"'),
+    mirror: z.url({ error: 'a Debian mirror URL such as "http://deb.debian.org/debian"' }).default('http://deb.debian.org/debian'),
+    components: z.array(z.string()).min(1).default(['main']),
+    packages: z.array(DebianPackage).min(1).describe('Installed with their whole dependency closure, as on an empty system.'),
+    exclude: z.array(DebianPackage).default([]).describe('Packages left out of the closure (never needed at run time).'),
+    versionOf: DebianPackage.optional().describe('The package whose version names the image; by default the first of "packages".'),
+    prefix: ImagePath.optional().describe('Where the closure lives in the image; by default /usr/lib/bakehouse/NAME.'),
+    export: z
+      .array(
+        z
+          .object({
+            from: z.string().regex(/^\/[^\0]*$/, 'an absolute path inside the closure, e.g. "/usr/bin/podman"'),
+            to: ImagePath,
+          })
+          .strict(),
+      )
+      .min(1, 'at least one file to make visible outside the private prefix')
+      .describe('Closure files linked into /usr (or /opt). Nothing else leaves the prefix, so no library can shadow one of Flatcar.'),
+  })
+  .strict()
+  .describe('A Debian package closure, relocated into a private prefix so it runs on any Flatcar.');
+
 const UnitName = z
   .string()
   .regex(
@@ -201,6 +227,7 @@ export const Extension = z
     arch: z.array(Arch).min(1).default(['x86-64', 'arm64']),
     format: z.enum(IMAGE_FORMATS).default('squashfs'),
     inputs: z.array(Input).default([]),
+    debian: Debian.optional(),
     files: z.string().default('files').describe('Directory (next to the manifest) copied into the image as-is.'),
     units: z.record(UnitName, UnitSections).default({}).describe('Units generated into /usr/lib/systemd/system.'),
     enable: z.array(Enable).default([]).describe('Units started through an Upholds= drop-in on their target.'),
@@ -260,3 +287,4 @@ export type ArchiveKind = Input['kind'];
 export type ImageFormat = ExtensionManifest['format'];
 export type UnitSections = z.output<typeof UnitSections>;
 export type Requirement = ExtensionManifest['requires'][number];
+export type DebianClosure = NonNullable<ExtensionManifest['debian']>;

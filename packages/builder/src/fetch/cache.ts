@@ -13,9 +13,14 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(env.HOME || os.homedir(), '.cache', 'bakehouse');
 }
 
+/** Where the entries live; temp files are made here too, so that renaming one into place is atomic. */
+export function cacheEntriesDir(cacheDir: string): string {
+  return path.resolve(cacheDir, 'sha256');
+}
+
 /** Content-addressed: the file's own sha256 is its name, so any build can share any entry. */
 export function cacheEntryPath(cacheDir: string, sha256: string): string {
-  return path.resolve(cacheDir, 'sha256', sha256);
+  return path.join(cacheEntriesDir(cacheDir), sha256);
 }
 
 /**
@@ -40,19 +45,20 @@ export async function isIntactEntry(entryPath: string, sha256: string): Promise<
 }
 
 /**
- * Streams `body` into a temp file beside the entry, hashing on the way, and renames it into place
- * only if the hash is `expectedSha256`. Being in the same directory makes the rename atomic, so the
- * entry is either absent or complete, and processes racing to fill one entry just replace identical
- * bytes. No fsync: every use re-hashes the entry, which catches what a crash could leave behind.
- * Returns the sha256 of what arrived; the temp file never outlives the call.
+ * Streams `body` into a temp file in the cache, hashing on the way, and renames it into place as
+ * the entry of its hash, only if that hash is `expectedSha256` (or any hash, when it is undefined:
+ * a file whose checksum is not known yet). Being in the same directory makes the rename atomic, so
+ * the entry is either absent or complete, and processes racing to fill one entry just replace
+ * identical bytes. No fsync: every use re-hashes the entry, which catches what a crash could leave
+ * behind. Returns the sha256 of what arrived; the temp file never outlives the call.
  */
 export async function writeEntry(
-  entryPath: string,
-  expectedSha256: string,
+  cacheDir: string,
+  expectedSha256: string | undefined,
   body: AsyncIterable<Uint8Array>,
   onBytes?: (bytes: number) => void,
 ): Promise<string> {
-  const tempPath = path.join(path.dirname(entryPath), `.tmp-${path.basename(entryPath)}-${randomBytes(6).toString('hex')}`);
+  const tempPath = path.join(cacheEntriesDir(cacheDir), `.tmp-${expectedSha256 ?? 'unpinned'}-${randomBytes(6).toString('hex')}`);
   const hash = createHash('sha256');
   try {
     await pipeline(
@@ -67,7 +73,7 @@ export async function writeEntry(
       createWriteStream(tempPath, { flags: 'wx' }),
     );
     const actual = hash.digest('hex');
-    if (actual === expectedSha256) await rename(tempPath, entryPath);
+    if (expectedSha256 === undefined || actual === expectedSha256) await rename(tempPath, cacheEntryPath(cacheDir, actual));
     return actual;
   } finally {
     await rm(tempPath, { force: true });

@@ -1,7 +1,7 @@
 import { mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cacheEntryPath, isIntactEntry, writeEntry } from './cache.js';
+import { cacheEntriesDir, cacheEntryPath, isIntactEntry, writeEntry } from './cache.js';
 import { checksumMismatch, downloadFailed, FetchError, invalidPin, offline } from './errors.js';
 import { HttpStatusError, openHttp, TransientError } from './http.js';
 import type { ProgressSink } from './progress.js';
@@ -30,11 +30,17 @@ export interface FetchOptions {
   progress?: ProgressSink;
 }
 
-/** One fetchDownload call: what is being fetched, where it goes, and the settings with defaults filled in. */
+/** A download whose sha256 is not known yet. */
+export type UnpinnedDownload = Omit<Download, 'sha256'>;
+/** No mirror or offline mode: both find files by their hash. */
+export type UnpinnedFetchOptions = Omit<FetchOptions, 'mirror' | 'offline'>;
+
+/** One fetch: what is being fetched, where it goes, and the settings with defaults filled in. */
 interface Job {
   name: string;
-  sha256: string;
-  entry: string;
+  /** Undefined for an unpinned download, which keeps whatever arrives. */
+  sha256: string | undefined;
+  cacheDir: string;
   retries: number;
   retryDelayMs: number;
   timeoutMs: number;
@@ -49,22 +55,15 @@ export async function fetchDownload(download: Download, opts: FetchOptions): Pro
   const { name, url } = download;
   if (!/^[0-9a-f]{64}$/i.test(download.sha256)) throw invalidPin(name, url, download.sha256);
   const sha256 = download.sha256.toLowerCase();
-  const job: Job = {
-    name,
-    sha256,
-    entry: cacheEntryPath(opts.cacheDir, sha256),
-    retries: opts.retries ?? 3,
-    retryDelayMs: opts.retryDelayMs ?? 500,
-    timeoutMs: opts.timeoutMs ?? 30_000,
-    progress: opts.progress,
-  };
+  const job = { ...newJob(name, opts), sha256 };
+  const entry = cacheEntryPath(opts.cacheDir, sha256);
 
-  if (await isIntactEntry(job.entry, sha256)) return job.entry;
-  await mkdir(path.dirname(job.entry), { recursive: true });
+  if (await isIntactEntry(entry, sha256)) return entry;
+  await mkdir(cacheEntriesDir(opts.cacheDir), { recursive: true });
 
   if (opts.mirror !== undefined) {
     try {
-      if (await fetchFromMirror(job, opts.mirror)) return job.entry;
+      if (await fetchFromMirror(job, opts.mirror)) return entry;
     } catch (error) {
       // An air-gapped build has nowhere else to go; an online one can still reach upstream.
       if (opts.offline) throw error;
@@ -77,11 +76,36 @@ export async function fetchDownload(download: Download, opts: FetchOptions): Pro
     throw asFetchError(job, url, error);
   });
   if (actual !== sha256) throw checksumMismatch(name, url, sha256, actual, false);
-  return job.entry;
+  return entry;
+}
+
+/**
+ * Downloads a file from its URL into the cache, whatever its hash, and returns that hash and the
+ * entry. `bakehouse bump` computes pins this way when upstream publishes none, and checks published
+ * ones against what the URL really serves (fetchDownload would be content with a cached entry).
+ */
+export async function fetchUnpinned(download: UnpinnedDownload, opts: UnpinnedFetchOptions): Promise<{ sha256: string; path: string }> {
+  const job: Job = { ...newJob(download.name, opts), sha256: undefined };
+  await mkdir(cacheEntriesDir(opts.cacheDir), { recursive: true });
+  const sha256 = await downloadWithRetries(job, download.url).catch((error: unknown) => {
+    throw asFetchError(job, download.url, error);
+  });
+  return { sha256, path: cacheEntryPath(opts.cacheDir, sha256) };
+}
+
+function newJob(name: string, opts: UnpinnedFetchOptions): Omit<Job, 'sha256'> {
+  return {
+    name,
+    cacheDir: opts.cacheDir,
+    retries: opts.retries ?? 3,
+    retryDelayMs: opts.retryDelayMs ?? 500,
+    timeoutMs: opts.timeoutMs ?? 30_000,
+    progress: opts.progress,
+  };
 }
 
 /** True when the mirror supplied the entry; false when the mirror does not have it. */
-async function fetchFromMirror(job: Job, mirror: string): Promise<boolean> {
+async function fetchFromMirror(job: Job & { sha256: string }, mirror: string): Promise<boolean> {
   const source = mirrorSource(mirror, job.sha256);
   let actual: string | undefined;
   try {
@@ -111,15 +135,16 @@ async function copyFromFile(job: Job, file: string): Promise<string | undefined>
     throw error;
   }
   try {
-    return await writeEntry(job.entry, job.sha256, handle.createReadStream({ autoClose: false }));
+    return await writeEntry(job.cacheDir, job.sha256, handle.createReadStream({ autoClose: false }));
   } finally {
     await handle.close();
   }
 }
 
 /**
- * Downloads into the cache entry (which only appears if the hash matches) and returns the sha256
- * of what arrived. A mismatch is returned, not retried: the same URL would send the same bytes.
+ * Downloads into the cache entry (which only appears if the hash matches, or for an unpinned job
+ * always) and returns the sha256 of what arrived. A mismatch is returned, not retried: the same
+ * URL would send the same bytes.
  */
 function downloadWithRetries(job: Job, url: string): Promise<string> {
   return withRetries(() => downloadOnce(job, url), {
@@ -133,8 +158,8 @@ async function downloadOnce(job: Job, url: string): Promise<string> {
   const response = await openHttp(url, job.timeoutMs);
   const progress = job.progress?.start(job.name, response.totalBytes);
   try {
-    const actual = await writeEntry(job.entry, job.sha256, response.chunks, (bytes) => progress?.tick(bytes));
-    if (actual === job.sha256) progress?.done();
+    const actual = await writeEntry(job.cacheDir, job.sha256, response.chunks, (bytes) => progress?.tick(bytes));
+    if (job.sha256 === undefined || actual === job.sha256) progress?.done();
     else progress?.fail();
     return actual;
   } catch (error) {

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import ts from 'typescript';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { createProgress, defaultCacheDir, FetchError, fetchDownload, type FetchOptions } from './index.js';
+import { createProgress, defaultCacheDir, FetchError, fetchDownload, fetchUnpinned, type FetchOptions } from './index.js';
 
 const PAYLOAD = Buffer.from('bakehouse test payload\n'.repeat(4000));
 const PAYLOAD_SHA = sha256(PAYLOAD);
@@ -337,6 +337,33 @@ process.stdout.write(JSON.stringify(await Promise.all([fetchOne(), fetchOne()]))
       );
       return script;
     }
+  });
+});
+
+describe('fetchUnpinned', () => {
+  test('stores a file of unknown hash under its sha256, retrying a truncated body, so a later pinned fetch needs no request', async () => {
+    const server = await serve((_req, res, n) => (n === 0 ? sendTruncated(res) : sendPayload(res)));
+    const url = `${server.url}/docker-28.0.1.tgz`;
+
+    const result = await fetchUnpinned({ name: 'docker', url }, options());
+
+    expect(result).toEqual({ sha256: PAYLOAD_SHA, path: path.join(cacheDir, 'sha256', PAYLOAD_SHA) });
+    expect(await sha256Of(result.path)).toBe(PAYLOAD_SHA);
+    expect(await filesUnder(cacheDir)).toEqual([path.join('sha256', PAYLOAD_SHA)]);
+    expect(await fetchDownload({ name: 'docker', url, sha256: result.sha256 }, options())).toBe(result.path);
+    expect(server.requests).toHaveLength(2);
+  });
+
+  test('a failed download names the input, status and URL, and leaves nothing behind', async () => {
+    const server = await serve((_req, res) => res.writeHead(404).end());
+    const url = `${server.url}/docker-28.0.1.tgz`;
+
+    const error = await fetchUnpinned({ name: 'docker', url }, options()).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(FetchError);
+    expect(error).toMatchObject({ input: 'docker', url });
+    expect((error as FetchError).message).toContain('404');
+    expect(await filesUnder(cacheDir)).toEqual([]);
   });
 });
 

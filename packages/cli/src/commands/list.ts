@@ -1,8 +1,13 @@
+import type { ExtensionManifest } from '@bakehouse/schema';
 import { findWorkspaceRoot, loadAllExtensions } from '../workspace.js';
 import { printTable } from '../table.js';
 
-export async function runList(flags: { json?: boolean }): Promise<void> {
+export async function runList(flags: { json?: boolean; graph?: boolean }): Promise<void> {
   const extensions = await loadAllExtensions(await findWorkspaceRoot());
+  if (flags.graph) {
+    process.stdout.write(renderGraph(extensions.map((e) => e.manifest)));
+    return;
+  }
   const rows = extensions.map(({ manifest: m, lock }) => ({
     name: m.name,
     versions: lock?.images.map((image) => image.version) ?? [],
@@ -15,4 +20,19 @@ export async function runList(flags: { json?: boolean }): Promise<void> {
     return;
   }
   printTable(['name', 'versions', 'compat', 'arch', 'format'], rows.map((r) => [r.name, r.versions.join(' ') || '(not locked)', r.compat, r.arch.join(' '), r.format]));
+}
+
+/** requires → and conflicts ✕ edges per extension; names outside the workspace are Flatcar built-ins. */
+export function renderGraph(manifests: readonly ExtensionManifest[]): string {
+  const names = new Set(manifests.map((m) => m.name));
+  const label = (name: string) => (names.has(name) ? name : `${name} (Flatcar built-in)`);
+  return manifests
+    .map((m) => {
+      const edges = [
+        ...m.requires.map((r) => `  requires   ${typeof r === 'string' ? label(r) : r.anyOf.map(label).join(' | ')}`),
+        ...[...m.conflicts.extensions, ...m.conflicts.builtins].map((c) => `  conflicts  ${label(c)}`),
+      ];
+      return `${m.name}\n${edges.length ? edges.join('\n') : '  (no relations)'}\n`;
+    })
+    .join('');
 }

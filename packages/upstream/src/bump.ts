@@ -1,0 +1,52 @@
+import { isDeepStrictEqual } from 'node:util';
+import type { UnpinnedFetchOptions } from '@bakehouse/builder';
+import { LOCK_FILE, parseLock, type ExtensionLock, type ExtensionManifest } from '@bakehouse/schema';
+import { versionLister } from './candidates.js';
+import type { UpstreamContext } from './context.js';
+import { imageTargets } from './image-targets.js';
+import { lockChanges, type BumpChange } from './lock-changes.js';
+import { lockImage } from './lock-image.js';
+
+export interface BumpOptions {
+  ctx: UpstreamContext;
+  /** The download cache that pinned files are verified into; a bump takes no mirror and is never offline. */
+  fetch: UnpinnedFetchOptions;
+  /** The image version to move to instead of the newest; required without an upstream. */
+  to?: string;
+  /** The lock file as error messages should name it. */
+  lockFile?: string;
+}
+
+export interface BumpResult {
+  name: string;
+  lock: ExtensionLock;
+  changes: BumpChange[];
+  /** The new lock equals the old one: there is nothing to write. */
+  upToDate: boolean;
+}
+
+/**
+ * Works out an extension's next lock: image versions from its upstream (or `to`), input versions,
+ * and a pin for every input and arch. Writes nothing (see writeBump), so a failure anywhere
+ * leaves the workspace as it was.
+ */
+export async function bump(extension: { manifest: ExtensionManifest; lock?: ExtensionLock }, opts: BumpOptions): Promise<BumpResult> {
+  const { manifest, lock: oldLock } = extension;
+  const list = versionLister(opts.ctx);
+  const targets = await imageTargets(manifest, oldLock, opts.to, list);
+  const images = [];
+  for (const target of targets) {
+    const oldImage = oldLock?.images.find((image) => image.line === target.line);
+    images.push(await lockImage(manifest, target, oldImage, { ctx: opts.ctx, fetch: opts.fetch, list }));
+  }
+  const lock: ExtensionLock = { ...lockComment(manifest.name, oldLock), lockVersion: 1, images };
+  // Upstream data ends up in the lock: check it holds what a build will accept before anything is written.
+  parseLock(lock, opts.lockFile ?? LOCK_FILE, manifest);
+  return { name: manifest.name, lock, changes: lockChanges(manifest.name, oldLock, lock), upToDate: isDeepStrictEqual(oldLock, lock) };
+}
+
+/** A new lock says where it comes from; an existing one keeps its comment, which a bump has no reason to change. */
+function lockComment(name: string, oldLock: ExtensionLock | undefined): { $comment?: string } {
+  if (!oldLock) return { $comment: `Written by \`bakehouse bump ${name}\`. "checksum" says whether a pin is upstream's published checksum or one bump computed.` };
+  return oldLock.$comment === undefined ? {} : { $comment: oldLock.$comment };
+}

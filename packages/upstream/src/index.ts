@@ -1,0 +1,11 @@
+export { DEFAULT_BASES, resolveBases, rewriteUrl, type UpstreamBases, type UpstreamName } from './bases.js';
+export { upstreamContext, type UpstreamContext } from './context.js';
+export type { HttpSettings } from './http.js';
+export { BumpError, UpstreamError, UpstreamSettingError } from './errors.js';
+export { listVersions } from './list-versions.js';
+export type { AvailableVersion, VersionFilter } from './version-order.js';
+export { availableVersions, type InputVersion } from './available-versions.js';
+export { resolveChecksum, hashInFile, hashInSha256Sums, type ChecksumTarget, type ResolvedChecksum } from './checksum.js';
+export { bump, type BumpOptions, type BumpResult } from './bump.js';
+export { describeChanges, type BumpChange } from './lock-changes.js';
+export { writeBump, type BumpPaths } from './write-bump.js';
