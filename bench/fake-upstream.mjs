@@ -1,10 +1,9 @@
 // Release assets with upstream's names and layout, but binaries of realistic size: the
 // fixtures' tiny shell scripts would make process start-up dominate every timing.
 import { createHash } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { sha256File } from '../packages/builder/dist/index.js';
-import { writeTar } from '../tools/fixtures/dist/index.js';
+import { FakeUpstream, writeTar } from '../tools/fixtures/dist/index.js';
 
 const MiB = 1024 ** 2;
 
@@ -15,8 +14,17 @@ const REAL_SIZES = {
   'containerd-stress': 19 * MiB,
   ctr: 20 * MiB,
   runc: 12 * MiB,
+  dockerd: 65 * MiB,
+  docker: 34 * MiB,
+  'docker-init': 1 * MiB,
+  'docker-proxy': 2 * MiB,
+  kubeadm: 55 * MiB,
+  kubelet: 75 * MiB,
+  kubectl: 54 * MiB,
+  crictl: 40 * MiB,
 };
-const DEFAULT_SIZE = 10 * MiB;
+/** A small Go helper, such as each of the CNI plugins; list bigger binaries above. */
+const DEFAULT_SIZE = 4 * MiB;
 
 /**
  * Archive members upstream ships but no extract rule takes, keyed "extension/input". The
@@ -31,29 +39,23 @@ const FRESH_SHARE = 0.33;
 
 /**
  * Writes the inputs of `plans` (build plans with upstream URLs) below `siteDir`, each at its
- * URL's path, and returns source overrides pointing those inputs at `baseUrl`.
+ * upstream path, and returns the source overrides that send those URLs to `baseUrl`. Binaries
+ * get their real size times `scale`.
  */
-export async function writeRealisticUpstream(plans, siteDir, baseUrl) {
-  const sources = {};
-  for (const plan of plans) {
-    for (const input of plan.inputs) {
-      const sitePath = new URL(input.url).pathname;
-      const file = path.join(siteDir, sitePath);
-      await mkdir(path.dirname(file), { recursive: true });
-      const seed = `${plan.name}/${input.name}/${plan.arch}`;
-      if (input.kind === 'file') {
-        await writeFile(file, payload(sizeOf(input.extract[0].to), seed));
-      } else if (input.kind.startsWith('tar')) {
-        const members = [...input.extract.map((rule) => memberName(rule.from)), ...(UNEXTRACTED_MEMBERS[`${plan.name}/${input.name}`] ?? [])];
-        await writeTar(file, members.map((name) => ({ name, mode: 0o755, content: payload(sizeOf(name), `${seed}/${name}`) })), input.kind);
-      } else {
-        throw new Error(`bench: cannot fake the ${input.kind} input "${input.name}" of ${plan.name} yet; teach bench/fake-upstream.mjs`);
-      }
-      const pins = ((sources[plan.name] ??= {})[input.name] ??= {});
-      pins[plan.arch] = { url: `${baseUrl}${sitePath}`, sha256: await sha256File(file) };
-    }
-  }
-  return sources;
+export async function writeFakeUpstream(plans, siteDir, baseUrl, scale) {
+  const upstream = new FakeUpstream(siteDir, baseUrl);
+  for (const plan of plans)
+    for (const input of plan.inputs) await upstream.add(input.url, (file) => writeAsset(file, plan, input, scale));
+  return upstream.sources;
+}
+
+async function writeAsset(file, plan, input, scale) {
+  const seed = `${plan.imageName}/${input.name}`;
+  const binary = (name) => payload(Math.ceil(sizeOf(name) * scale), `${seed}/${name}`);
+  if (input.kind === 'file') return writeFile(file, binary(input.extract[0].to));
+  if (!input.kind.startsWith('tar')) throw new Error(`bench: cannot fake the ${input.kind} input "${input.name}" of ${plan.name} yet; teach bench/fake-upstream.mjs`);
+  const members = [...input.extract.map((rule) => memberName(rule.from)), ...(UNEXTRACTED_MEMBERS[`${plan.name}/${input.name}`] ?? [])];
+  return writeTar(file, members.map((name) => ({ name, mode: 0o755, content: binary(name) })), input.kind);
 }
 
 /** A rule whose `from` ends in "/" maps a whole directory: one file inside it stands for its content. */
@@ -69,7 +71,7 @@ function sizeOf(file) {
  * Semi-compressible bytes, the same for the same seed so runs compare: runs of fresh
  * pseudo-random bytes alternate with copies of bytes a little earlier, which deflate finds.
  */
-export function payload(size, seed) {
+function payload(size, seed) {
   const next = xorshift32(createHash('sha256').update(seed).digest().readUInt32LE(0) || 1);
   const bytes = Buffer.allocUnsafe(size);
   const window = 8192;

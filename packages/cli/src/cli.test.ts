@@ -146,6 +146,13 @@ describe('bakehouse list, lint, doctor', () => {
     expect(table.stdout).toMatch(/containerd\s*│\s*2\.3\.4\s*│\s*level\s*│\s*x86-64 arm64/);
   });
 
+  it('shows the requires/conflicts graph', async () => {
+    const result = await bakehouse(['list', '--graph'], { cwd: REPO_ROOT });
+    expect(result.exitCode, result.all).toBe(0);
+    expect(result.stdout).toContain('docker\n  conflicts  containerd\n  conflicts  docker-flatcar (Flatcar built-in)\n');
+    expect(result.stdout).toContain('kubernetes\n  requires   containerd | containerd-flatcar (Flatcar built-in)');
+  });
+
   it('lints the repository clean', async () => {
     const result = await bakehouse(['lint'], { cwd: REPO_ROOT });
     expect(result.exitCode, result.all).toBe(0);
