@@ -140,6 +140,17 @@ describe('buildExtension', () => {
   });
 });
 
+describe('Debian closures', () => {
+  it('names bakehouse bump when the archive no longer serves a pinned .deb', async () => {
+    const withClosure = manifest({ inputs: [], units: {}, enable: [], debian: { suite: 'trixie', packages: ['hello'], export: [{ from: '/usr/bin/hello', to: '/usr/bin/hello' }] } });
+    const gone = { package: 'hello', version: '2.10-5', architecture: 'amd64', url: `${site.url}/pool/main/h/hello/hello_2.10-5_amd64.deb`, sha256: 'e'.repeat(64), size: 1 };
+    const closureLock: ExtensionLock = { lockVersion: 1, images: [{ version: '2.10', inputs: {}, debian: { 'x86-64': [gone], arm64: [gone] } }] };
+    const failure = build('deb-gone', withClosure, { lock: closureLock });
+    await expect(failure).rejects.toThrow(/404[\s\S]*hello 2\.10-5[\s\S]*bakehouse bump demo/);
+    expect(await readdir(path.join(work, 'deb-gone', 'dist'))).toEqual([]);
+  });
+});
+
 describe('merge with the real systemd-sysext', () => {
   const host = { ID: 'flatcar', VERSION_ID: '4230.2.1', SYSEXT_LEVEL: '1.0' };
 

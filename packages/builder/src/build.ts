@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Arch, ExtensionLock, ExtensionManifest, ImageFormat, SourceOverrides } from '@bakehouse/schema';
 import { writeFileAtomic } from './atomic.js';
-import { fetchDownload, type FetchOptions } from './fetch/index.js';
+import pLimit from 'p-limit';
+import { FetchError, fetchDownload, type FetchOptions } from './fetch/index.js';
 import { sha256File } from './hash.js';
 import { makeImage } from './image.js';
 import { lintTree, type LintProblem } from './lint.js';
@@ -64,13 +65,14 @@ export async function buildExtension(manifest: ExtensionManifest, lock: Extensio
 /** plan → fetch → stage → lint → image → record, for one arch. Nothing lands in distDir unless every step passed. */
 export async function buildImage(plan: BuildPlan, distDir: string, fetchOptions: FetchOptions): Promise<BuiltImage> {
   const started = performance.now();
-  const downloads = new Map(
-    await Promise.all(plan.inputs.map(async (input) => [input.name, await fetchDownload(input, fetchOptions)] as const)),
-  );
+  const [downloads, debs] = await Promise.all([
+    Promise.all(plan.inputs.map(async (input) => [input.name, await fetchDownload(input, fetchOptions)] as const)).then((pairs) => new Map(pairs)),
+    fetchClosure(plan, fetchOptions),
+  ]);
 
   const stageDir = await mkdtemp(path.join(os.tmpdir(), `bakehouse-${plan.imageName}-`));
   try {
-    await stageTree(plan, downloads, stageDir);
+    await stageTree(plan, { inputs: downloads, debs }, stageDir);
     const tree = await listTree(stageDir);
     const problems = await lintTree(plan, stageDir, tree);
     if (problems.length) throw new LintError(plan.name, problems);
@@ -84,4 +86,25 @@ export async function buildImage(plan: BuildPlan, distDir: string, fetchOptions:
   } finally {
     await rm(stageDir, { recursive: true, force: true });
   }
+}
+
+/** The closure's .debs, a few at a time: a closure has dozens, and the archive is one server. */
+async function fetchClosure(plan: BuildPlan, fetchOptions: FetchOptions): Promise<string[]> {
+  if (!plan.closure) return [];
+  const limit = pLimit(6);
+  return Promise.all(
+    plan.closure.debs.map((deb) =>
+      limit(() =>
+        fetchDownload(deb, fetchOptions).catch((error: unknown) => {
+          if (!(error instanceof FetchError)) throw error;
+          throw new FetchError(
+            error.input,
+            error.url,
+            `${error.message}\nThe lock pins ${deb.name} ${deb.version}; Debian drops superseded versions from its archive. Run \`bakehouse bump ${plan.name}\` to resolve the closure again.`,
+            { cause: error },
+          );
+        }),
+      ),
+    ),
+  );
 }

@@ -14,3 +14,4 @@ export { buildExtension, buildImage, LintError, type BuildOptions, type BuiltIma
 export { HOST_TOOLS, probeTool, requireTool, MissingToolError, type HostTool, type ToolName } from './tools.js';
 export { sha256File } from './hash.js';
 export { inspectImage, InspectError, type ImageInfo } from './inspect.js';
+export { resolveClosure, extractDebs, relocateClosure, debianImageVersion, ClosureResolutionError, DebExtractionError, RelocationError, type DebianSource, type RelocationReport } from './debian/index.js';

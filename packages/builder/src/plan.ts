@@ -21,6 +21,13 @@ export interface PlannedInput {
   extract: ExtractRule[];
 }
 
+/** A Debian package closure for one arch, relocated into `prefix`; only `export` leaves it. */
+export interface PlannedClosure {
+  prefix: string;
+  export: { from: string; to: string }[];
+  debs: { name: string; version: string; url: string; sha256: string; pinnedBy: PlannedInput['pinnedBy'] }[];
+}
+
 export interface UpholdDropIn {
   target: string;
   unit: string;
@@ -40,6 +47,7 @@ export interface BuildPlan {
   extensionDir: string;
   filesDir: string;
   inputs: PlannedInput[];
+  closure?: PlannedClosure;
   units: Record<string, UnitSections>;
   upholds: UpholdDropIn[];
   sysusers: string[];
@@ -82,6 +90,7 @@ export function resolvePlan(manifest: ExtensionManifest, image: LockedImage, opt
     extensionDir: options.extensionDir,
     filesDir: path.resolve(options.extensionDir, manifest.files),
     inputs: manifest.inputs.map((input) => planInput(manifest, image, input, arch, options.sources)),
+    ...planClosure(manifest, image, arch, options.sources),
     units: manifest.units,
     upholds: manifest.enable.map((entry) => planUphold(manifest.name, entry)),
     sysusers: manifest.sysusers,
@@ -105,6 +114,22 @@ function planInput(manifest: ExtensionManifest, image: LockedImage, input: Input
   // parseLock guarantees a pin for every listed arch; this guards plans built from unchecked data.
   if (!sha256) throw new PlanError(`${manifest.name}: the lock pins no sha256 of input "${input.name}" for ${arch}`);
   return { name: input.name, kind: input.kind, version, url, sha256, pinnedBy: 'lock', extract: input.extract };
+}
+
+function planClosure(manifest: ExtensionManifest, image: LockedImage, arch: Arch, sources?: SourceOverrides): { closure?: PlannedClosure } {
+  if (!manifest.debian) return {};
+  const debs = image.debian?.[arch];
+  if (!debs) throw new PlanError(`${manifest.name}: the lock holds no Debian closure for ${arch}; run bakehouse bump ${manifest.name}`);
+  return {
+    closure: {
+      prefix: manifest.debian.prefix ?? `/usr/lib/bakehouse/${manifest.name}`,
+      export: manifest.debian.export,
+      debs: debs.map((deb) => {
+        const override = sources?.[deb.url];
+        return { name: deb.package, version: deb.version, url: override?.url ?? deb.url, sha256: override?.sha256 ?? deb.sha256, pinnedBy: override ? 'override' : 'lock' };
+      }),
+    },
+  };
 }
 
 /** The download URL of an input at a version, for one arch. */

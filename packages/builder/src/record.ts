@@ -16,6 +16,8 @@ export interface BuildRecord {
   image: { file: string; sha256: string; bytes: number };
   extensionRelease: Record<string, string>;
   inputs: { name: string; kind: string; version: string; url: string; sha256: string; pinnedBy: string }[];
+  /** The Debian closure's packages, when the extension has one. */
+  debian?: { package: string; version: string; url: string; sha256: string; pinnedBy: string }[];
   tools: Record<string, string>;
   sourceDateEpoch: number;
   files: SerializedEntry[];
@@ -37,6 +39,7 @@ export function createRecord(
     image,
     extensionRelease: Object.fromEntries(plan.extensionRelease),
     inputs: plan.inputs.map(({ name, kind, version, url, sha256, pinnedBy }) => ({ name, kind, version, url, sha256, pinnedBy })),
+    ...(plan.closure ? { debian: plan.closure.debs.map(({ name, version, url, sha256, pinnedBy }) => ({ package: name, version, url, sha256, pinnedBy })) } : {}),
     tools,
     sourceDateEpoch: plan.sourceDateEpoch,
     files: serializeTree(tree),

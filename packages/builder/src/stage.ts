@@ -1,6 +1,8 @@
 import { lstat, mkdir, readdir, readlink, symlink, copyFile, chmod, writeFile, lutimes } from 'node:fs/promises';
 import path from 'node:path';
-import type { BuildPlan } from './plan.js';
+import { extractDebs, relocateClosure } from './debian/index.js';
+import type { BuildPlan, PlannedClosure } from './plan.js';
+import { listTree } from './tree.js';
 import { renderGeneratedFiles } from './render.js';
 import { unpackInput } from './unpack/index.js';
 
@@ -13,7 +15,14 @@ export class StageError extends Error {
  * overlay, then generated files. A path may come from only one of them, so nothing is
  * silently shadowed. Finally every timestamp is pinned, so the image bytes depend on content only.
  */
-export async function stageTree(plan: BuildPlan, downloads: ReadonlyMap<string, string>, stageDir: string): Promise<void> {
+export interface StagedDownloads {
+  /** Input name → its file in the download cache. */
+  inputs: ReadonlyMap<string, string>;
+  /** The closure's .debs, in the plan's order. */
+  debs: readonly string[];
+}
+
+export async function stageTree(plan: BuildPlan, downloads: StagedDownloads, stageDir: string): Promise<void> {
   const origin = new Map<string, string>();
   const claim = (imagePath: string, source: string) => {
     const previous = origin.get(imagePath);
@@ -22,11 +31,13 @@ export async function stageTree(plan: BuildPlan, downloads: ReadonlyMap<string, 
   };
 
   for (const input of plan.inputs) {
-    const file = downloads.get(input.name);
+    const file = downloads.inputs.get(input.name);
     if (!file) throw new StageError(`${plan.name}: input "${input.name}" was not fetched`);
     const unpacked = await unpackInput(file, input, stageDir);
     for (const entry of unpacked) claim(entry.path, `input "${input.name}"`);
   }
+
+  if (plan.closure) for (const imagePath of await stageClosure(plan, plan.closure, downloads.debs, stageDir)) claim(imagePath, 'the Debian closure');
 
   for (const imagePath of await copyOverlay(plan.filesDir, stageDir)) claim(imagePath, `${path.relative(plan.extensionDir, plan.filesDir)}/${imagePath.slice(1)}`);
 
@@ -38,6 +49,26 @@ export async function stageTree(plan: BuildPlan, downloads: ReadonlyMap<string, 
   }
 
   await pinTimestampsAndDirModes(stageDir, plan.sourceDateEpoch);
+}
+
+/**
+ * Unpacks the .debs into the private prefix, relocates them there, and links the exported files
+ * into place. Returns the image paths it created.
+ */
+async function stageClosure(plan: BuildPlan, closure: PlannedClosure, debs: readonly string[], stageDir: string): Promise<string[]> {
+  const root = path.join(stageDir, closure.prefix);
+  await extractDebs(debs, root);
+  await relocateClosure(root, closure.prefix, plan.arch);
+  const created = (await listTree(root)).filter((e) => e.type !== 'dir').map((e) => `${closure.prefix}${e.path}`);
+  for (const [i, { from, to }] of closure.export.entries()) {
+    const target = `${closure.prefix}${from}`;
+    if (!(await lstat(path.join(stageDir, target)).catch(() => undefined)))
+      throw new StageError(`${plan.name}: debian.export[${i}].from ${from} is not in the closure; check the path in the packages' file lists`);
+    await mkdir(path.dirname(path.join(stageDir, to)), { recursive: true });
+    await symlink(target, path.join(stageDir, to));
+    created.push(to);
+  }
+  return created;
 }
 
 /** Copies the files/ overlay, normalising modes (0755 if executable, else 0644). Returns image paths of non-directories. */

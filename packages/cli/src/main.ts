@@ -9,7 +9,7 @@ import { runList } from './commands/list.js';
 import { runVersions } from './commands/versions.js';
 
 /** Errors whose message already says what is wrong and how to fix it: print them without a stack. */
-const EXPECTED_ERRORS = new Set(['ManifestError', 'WorkspaceError', 'PlanError', 'FetchError', 'UnsafeArchiveError', 'ExtractError', 'StageError', 'LintError', 'ImageError', 'MissingToolError', 'InspectError', 'UpstreamError', 'UpstreamSettingError', 'BumpError']);
+const EXPECTED_ERRORS = new Set(['ClosureResolutionError', 'DebExtractionError', 'RelocationError', 'ManifestError', 'WorkspaceError', 'PlanError', 'FetchError', 'UnsafeArchiveError', 'ExtractError', 'StageError', 'LintError', 'ImageError', 'MissingToolError', 'InspectError', 'UpstreamError', 'UpstreamSettingError', 'BumpError']);
 
 export function createProgram(): Command {
   const program = new Command('bakehouse')

@@ -21,4 +21,4 @@ export { defineExtension, parseExtension } from './define.js';
 export { ManifestError, formatFieldPath, type FieldProblem } from './errors.js';
 export { extensionJsonSchema } from './json-schema.js';
 export { SourceOverrides, parseSourceOverrides } from './sources.js';
-export { ExtensionLock, LOCK_FILE, parseLock, parseLockStructure, type LockedImage, type LockedInput } from './lock.js';
+export { ExtensionLock, LOCK_FILE, parseLock, parseLockStructure, type LockedDeb, type LockedImage, type LockedInput } from './lock.js';

@@ -14,11 +14,23 @@ const LockedInput = z
   })
   .strict();
 
+const LockedDeb = z
+  .object({
+    package: z.string().min(1),
+    version: z.string().min(1),
+    architecture: z.string().min(1),
+    url: z.string().regex(/^https?:\/\//, 'the http(s) URL of the .deb'),
+    sha256: Sha256,
+    size: z.number().int().nonnegative(),
+  })
+  .strict();
+
 const LockedImage = z
   .object({
     line: z.string().regex(/^\d+\.\d+$/).optional(),
     version: Version.describe('The image version: NAME-VERSION-ARCH.raw'),
     inputs: z.record(z.string(), LockedInput),
+    debian: z.partialRecord(Arch, z.array(LockedDeb).min(1)).optional().describe("The manifest's Debian closure, per arch: every .deb with its sha256 from the archive's signed index."),
   })
   .strict();
 
@@ -36,6 +48,7 @@ export const ExtensionLock = z
 export type ExtensionLock = z.output<typeof ExtensionLock>;
 export type LockedImage = ExtensionLock['images'][number];
 export type LockedInput = LockedImage['inputs'][string];
+export type LockedDeb = z.output<typeof LockedDeb>;
 
 /**
  * Validates a lock on its own, without its fit with the manifest: what `bakehouse bump` reads,
@@ -74,6 +87,9 @@ export function parseLock(data: unknown, file: string, manifest: ExtensionManife
       for (const arch of manifest.arch)
         if (!locked.sha256[arch]) problems.push({ field: `images[${i}].inputs.${input.name}.sha256.${arch}`, expected: `a sha256 for ${arch}, which "arch" lists` });
     }
+    for (const arch of manifest.debian ? manifest.arch : [])
+      if (!image.debian?.[arch]) problems.push({ field: `images[${i}].debian.${arch}`, expected: `the Debian closure for ${arch} (run bakehouse bump ${manifest.name})` });
+    if (!manifest.debian && image.debian) problems.push({ field: `images[${i}].debian`, expected: 'no Debian closure: the manifest declares none' });
     for (const name of Object.keys(image.inputs))
       if (!manifest.inputs.some((input) => input.name === name))
         problems.push({ field: `images[${i}].inputs.${name}`, expected: `no pin for "${name}": the manifest has no such input` });

@@ -6,6 +6,7 @@ import type { UpstreamContext } from './context.js';
 import { imageTargets } from './image-targets.js';
 import { lockChanges, type BumpChange } from './lock-changes.js';
 import { lockImage } from './lock-image.js';
+import { lockDebianClosure } from './debian-closure.js';
 
 export interface BumpOptions {
   ctx: UpstreamContext;
@@ -33,11 +34,14 @@ export interface BumpResult {
 export async function bump(extension: { manifest: ExtensionManifest; lock?: ExtensionLock }, opts: BumpOptions): Promise<BumpResult> {
   const { manifest, lock: oldLock } = extension;
   const list = versionLister(opts.ctx);
-  const targets = await imageTargets(manifest, oldLock, opts.to, list);
+  // A Debian closure names the image itself: its version is the suite's, not a choice.
+  const closure = manifest.debian ? await lockDebianClosure(manifest) : undefined;
+  const targets = closure ? [{ version: closure.version }] : await imageTargets(manifest, oldLock, opts.to, list);
   const images = [];
   for (const target of targets) {
     const oldImage = oldLock?.images.find((image) => image.line === target.line);
-    images.push(await lockImage(manifest, target, oldImage, { ctx: opts.ctx, fetch: opts.fetch, list }));
+    const image = await lockImage(manifest, target, oldImage, { ctx: opts.ctx, fetch: opts.fetch, list });
+    images.push(closure ? { ...image, debian: closure.debian } : image);
   }
   const lock: ExtensionLock = { ...lockComment(manifest.name, oldLock), lockVersion: 1, images };
   // Upstream data ends up in the lock: check it holds what a build will accept before anything is written.

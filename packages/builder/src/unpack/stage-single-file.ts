@@ -19,7 +19,7 @@ export async function stageSingleFile(
   if (rule.to.endsWith('/')) throw new ExtractError(context, `extract[0].to "${rule.to}" must name a file, not a directory`);
 
   const mode = rule.mode ?? ((await looksExecutable(file)) ? 0o755 : 0o644);
-  await staging.writeFile({ imagePath: rule.to, owner: 'extract[0]' }, createReadStream(file), mode);
+  await staging.writeFile({ imagePath: rule.to, owner: 'extract[0]' }, createReadStream(file, { highWaterMark: 1 << 20 }), mode);
 }
 
 /** A bare download carries no mode; ELF binaries and "#!" scripts are what a manifest would mean by executable. */
