@@ -95,7 +95,7 @@ export function resolvePlan(manifest: ExtensionManifest, image: LockedImage, opt
     upholds: manifest.enable.map((entry) => planUphold(manifest.name, entry)),
     sysusers: manifest.sysusers,
     tmpfiles: manifest.tmpfiles,
-    extensionRelease: extensionReleaseFields(manifest, arch, options.flatcarVersion),
+    extensionRelease: extensionReleaseFields(manifest, image.version, arch, options.flatcarVersion),
     sourceDateEpoch: options.sourceDateEpoch ?? 0,
     conflicts: manifest.conflicts,
     requires: manifest.requires,
@@ -163,7 +163,7 @@ function planUphold(extension: string, entry: ExtensionManifest['enable'][number
   return { target, unit, path: `/usr/lib/systemd/system/${target}.d/10-${extension}-${unit}.conf` };
 }
 
-function extensionReleaseFields(manifest: ExtensionManifest, arch: Arch, flatcarVersion?: string): [string, string][] {
+function extensionReleaseFields(manifest: ExtensionManifest, version: string, arch: Arch, flatcarVersion?: string): [string, string][] {
   const { release } = manifest;
   const fields: [string, string][] = [['ID', release.id]];
   if (release.id === 'flatcar') {
@@ -171,7 +171,7 @@ function extensionReleaseFields(manifest: ExtensionManifest, arch: Arch, flatcar
     else {
       if (!flatcarVersion)
         throw new PlanError(
-          `${manifest.name} is pinned to a Flatcar release (release.compat: "release"): pass --flatcar-version or set BAKEHOUSE_FLATCAR_VERSION`,
+          `${manifest.name} is pinned to a Flatcar release (release.compat: "release"): set it in flatcar.json (bakehouse flatcar latest --write), or pass --flatcar-version / BAKEHOUSE_FLATCAR_VERSION`,
         );
       fields.push(['VERSION_ID', flatcarVersion]);
     }
@@ -179,6 +179,15 @@ function extensionReleaseFields(manifest: ExtensionManifest, arch: Arch, flatcar
   fields.push(['ARCHITECTURE', arch]);
   if (release.reloadManager) fields.push(['EXTENSION_RELOAD_MANAGER', '1']);
   if (release.scope) fields.push(['SYSEXT_SCOPE', release.scope.join(' ')]);
-  for (const [key, value] of Object.entries(release.extra ?? {})) fields.push([key, value]);
+  const placeholders: Record<string, string | undefined> = { version, flatcarVersion };
+  for (const [key, value] of Object.entries(release.extra ?? {}))
+    fields.push([
+      key,
+      value.replace(/\{(version|flatcarVersion)\}/g, (whole, name: string) => {
+        const replacement = placeholders[name];
+        if (replacement === undefined) throw new PlanError(`${manifest.name}: release.extra.${key} uses ${whole}, but no target Flatcar release is set`);
+        return replacement;
+      }),
+    ]);
   return fields;
 }

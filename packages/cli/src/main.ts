@@ -3,13 +3,14 @@ import { ARCHES, IMAGE_FORMATS, ManifestError } from '@bakehouse/schema';
 import { runBuild } from './commands/build.js';
 import { runBump } from './commands/bump.js';
 import { runDoctor } from './commands/doctor.js';
+import { runFlatcarLatest, runFlatcarShow } from './commands/flatcar.js';
 import { runInspect } from './commands/inspect.js';
 import { runLint } from './commands/lint.js';
 import { runList } from './commands/list.js';
 import { runVersions } from './commands/versions.js';
 
 /** Errors whose message already says what is wrong and how to fix it: print them without a stack. */
-const EXPECTED_ERRORS = new Set(['ClosureResolutionError', 'DebExtractionError', 'RelocationError', 'ManifestError', 'WorkspaceError', 'PlanError', 'FetchError', 'UnsafeArchiveError', 'ExtractError', 'StageError', 'LintError', 'ImageError', 'MissingToolError', 'InspectError', 'UpstreamError', 'UpstreamSettingError', 'BumpError']);
+const EXPECTED_ERRORS = new Set(['ClosureResolutionError', 'DebExtractionError', 'RelocationError', 'ManifestError', 'WorkspaceError', 'PlanError', 'FetchError', 'UnsafeArchiveError', 'ExtractError', 'StageError', 'LintError', 'ImageError', 'MissingToolError', 'InspectError', 'UpstreamError', 'UpstreamSettingError', 'BumpError', 'FlatcarReleaseError']);
 
 export function createProgram(): Command {
   const program = new Command('bakehouse')
@@ -65,6 +66,17 @@ export function createProgram(): Command {
     .addOption(new Option('--cache-dir <dir>', 'download cache that bump verifies files into').env('BAKEHOUSE_CACHE_DIR'))
     .option('--quiet', 'no progress display')
     .action(runBump);
+
+  const flatcar = program.command('flatcar').description('the Flatcar release images are built for, kept in flatcar.json at the workspace root');
+  flatcar
+    .command('latest')
+    .description("the channel's current Flatcar release, and the URL it was read from")
+    .option('--channel <channel>', 'stable, beta, alpha or lts (default: flatcar.json\'s, else stable)')
+    .option('--board <board>', 'amd64-usr or arm64-usr (default: flatcar.json\'s, else amd64-usr)')
+    .option('--write', 'update flatcar.json to this release')
+    .addOption(new Option('--upstream <name=url>', 'fetch from URL instead of https://{channel}.release.flatcar-linux.net (flatcar=URL; {channel} is replaced)').argParser(collect).default([]))
+    .action(runFlatcarLatest);
+  flatcar.command('show').description('the release flatcar.json names').action(runFlatcarShow);
   return program;
 }
 

@@ -9,3 +9,17 @@ export { resolveChecksum, hashInFile, hashInSha256Sums, type ChecksumTarget, typ
 export { bump, type BumpOptions, type BumpResult } from './bump.js';
 export { describeChanges, type BumpChange } from './lock-changes.js';
 export { writeBump, type BumpPaths } from './write-bump.js';
+export {
+  FLATCAR_BOARDS,
+  FLATCAR_CHANNELS,
+  FLATCAR_FILE,
+  FlatcarReleaseError,
+  parseFlatcarRelease,
+  readFlatcarRelease,
+  writeFlatcarRelease,
+  type FlatcarBoard,
+  type FlatcarChannel,
+  type FlatcarRelease,
+} from './flatcar-release.js';
+export { DEFAULT_FLATCAR_BASE, flatcarContext, type FlatcarContext } from './flatcar-base.js';
+export { resolveLatestFlatcar, type FlatcarTarget, type LatestFlatcar } from './flatcar-latest.js';

@@ -24,7 +24,10 @@ async function turboBuild(): Promise<{ output: string; status: Record<string, 'H
   return { output: result.all ?? '', status: Object.fromEntries(summary.tasks.map((t) => [t.taskId, t.cache.status])) };
 }
 
-const EXTENSION_TASKS = ['containerd#build', 'docker#build', 'hello#build', 'kubernetes#build'];
+const EXTENSION_TASKS = ['containerd#build', 'docker#build', 'hello#build', 'kubernetes#build', 'oem-hyperv#build', 'oem-qemu#build', 'podman#build'];
+
+/** The extension builds Turbo did not take from its cache. */
+const rebuilt = (status: Record<string, 'HIT' | 'MISS'>) => EXTENSION_TASKS.filter((task) => status[task] === 'MISS');
 
 beforeAll(async () => {
   clone = await cloneRepository(async (root) => {
@@ -62,7 +65,7 @@ afterAll(async () => {
 describe('turbo build', () => {
   it('builds cold, then a second identical run is a full cache hit', async () => {
     const cold = await turboBuild();
-    expect(EXTENSION_TASKS.map((t) => cold.status[t])).toEqual(['MISS', 'MISS', 'MISS', 'MISS']);
+    expect(rebuilt(cold.status)).toEqual(EXTENSION_TASKS);
     const images = await readdir(path.join(clone, 'extensions/containerd/dist'));
     expect(images).toContain('containerd-2.3.4-x86-64.raw');
 
@@ -74,7 +77,7 @@ describe('turbo build', () => {
   it('rebuilds only the extension whose file changed', async () => {
     await appendFile(path.join(clone, 'extensions/hello/files/usr/share/hello/greeting'), 'again\n');
     const { status } = await turboBuild();
-    expect(EXTENSION_TASKS.map((t) => status[t])).toEqual(['HIT', 'HIT', 'MISS', 'HIT']);
+    expect(rebuilt(status)).toEqual(['hello#build']);
     expect(status['@bakehouse/builder#build']).toBe('HIT');
   }, 300_000);
 
@@ -85,10 +88,25 @@ describe('turbo build', () => {
     expect(status['containerd#build']).toBe('HIT');
   }, 300_000);
 
+  it('rebuilds only the release-pinned images when the target Flatcar release changes', async () => {
+    const file = path.join(clone, 'flatcar.json');
+    await writeFile(file, (await readFile(file, 'utf8')).replace(/"version": "[^"]+"/, '"version": "4230.9.0"'));
+    expect(rebuilt((await turboBuild()).status)).toEqual(['oem-hyperv#build', 'oem-qemu#build']);
+    const records = (await readdir(path.join(clone, 'extensions/oem-qemu/dist'))).filter((f) => f.endsWith('.json'));
+    for (const record of records) expect(JSON.parse(await readFile(path.join(clone, 'extensions/oem-qemu/dist', record), 'utf8')).extensionRelease).toMatchObject({ VERSION_ID: '4230.9.0', SYSEXT_VERSION_ID: '4230.9.0' });
+
+    env.BAKEHOUSE_FLATCAR_VERSION = '4230.9.1';
+    try {
+      expect(rebuilt((await turboBuild()).status)).toEqual(['oem-hyperv#build', 'oem-qemu#build']);
+    } finally {
+      delete env.BAKEHOUSE_FLATCAR_VERSION;
+    }
+  }, 300_000);
+
   it('rebuilds every extension when the builder changes', async () => {
     await appendFile(path.join(clone, 'packages/builder/src/plan.ts'), '\n// touched by the turbo test\n');
     const { status } = await turboBuild();
-    expect(EXTENSION_TASKS.map((t) => status[t])).toEqual(['MISS', 'MISS', 'MISS', 'MISS']);
+    expect(rebuilt(status)).toEqual(EXTENSION_TASKS);
     expect(status['@bakehouse/builder#build']).toBe('MISS');
   }, 300_000);
 });

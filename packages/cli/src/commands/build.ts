@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseSourceOverrides, type Arch, type ImageFormat, type SourceOverrides } from '@bakehouse/schema';
 import { buildExtension, createProgress, defaultCacheDir, type BuiltImage } from '@bakehouse/builder';
+import { readFlatcarRelease } from '@bakehouse/upstream';
 import { findWorkspaceRoot, requireLock, selectExtensions, WorkspaceError } from '../workspace.js';
 import { printTable } from '../table.js';
 
@@ -20,6 +21,9 @@ export async function runBuild(names: string[], flags: BuildFlags): Promise<void
   const root = await findWorkspaceRoot();
   const extensions = await selectExtensions(root, names);
   const sources = flags.sources ? await readSources(flags.sources) : undefined;
+  // --flatcar-version (or its variable) overrides flatcar.json for one run; only release-pinned images read either.
+  const pinned = extensions.some((e) => e.manifest.release.id === 'flatcar' && e.manifest.release.compat === 'release');
+  const flatcarVersion = flags.flatcarVersion ?? (pinned ? (await readFlatcarRelease(root))?.version : undefined);
   const progress = createProgress({ quiet: flags.quiet });
   const built: BuiltImage[] = [];
   try {
@@ -30,7 +34,7 @@ export async function runBuild(names: string[], flags: BuildFlags): Promise<void
         ...(await buildExtension(manifest, requireLock(extension), dir, {
           arches,
           format: flags.format,
-          flatcarVersion: flags.flatcarVersion,
+          flatcarVersion,
           sources,
           sourceDateEpoch: sourceDateEpoch(),
           fetch: { cacheDir: flags.cacheDir ?? defaultCacheDir(), mirror: flags.mirror, offline: !!flags.offline, progress },
