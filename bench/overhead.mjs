@@ -1,10 +1,13 @@
 // pnpm bench: the builder's overhead against raw mksquashfs on the same staged trees, and the
 // wall time of a no-op Turbo run. bench/README.md explains how to read the numbers.
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+
+/** Release-pinned images need a target Flatcar release, as `bakehouse build` takes it. */
+const flatcarVersion = process.env.BAKEHOUSE_FLATCAR_VERSION ?? JSON.parse(await readFile(new URL('../flatcar.json', import.meta.url), 'utf8')).version;
 
 const REPO_ROOT = path.resolve(import.meta.dirname, '..');
 const RESULTS_FILE = path.join(REPO_ROOT, 'bench/results/latest.json');
@@ -179,7 +182,7 @@ async function fetchInputs(plan, cacheDir) {
 
 /** The baseline is mksquashfs, so every image is built as squashfs whatever its manifest says. */
 function planFor({ manifest, image, dir, arch }, sources) {
-  return builder.resolvePlan(manifest, image, { extensionDir: dir, arch, format: 'squashfs', flatcarVersion: process.env.BAKEHOUSE_FLATCAR_VERSION, sources });
+  return builder.resolvePlan(manifest, image, { extensionDir: dir, arch, format: 'squashfs', flatcarVersion, sources });
 }
 
 /** The target's lock narrowed to its one image version, so buildExtension builds just that image. */
