@@ -10,7 +10,26 @@ import { runList } from './commands/list.js';
 import { runVersions } from './commands/versions.js';
 
 /** Errors whose message already says what is wrong and how to fix it: print them without a stack. */
-const EXPECTED_ERRORS = new Set(['ClosureResolutionError', 'DebExtractionError', 'RelocationError', 'ManifestError', 'WorkspaceError', 'PlanError', 'FetchError', 'UnsafeArchiveError', 'ExtractError', 'StageError', 'LintError', 'ImageError', 'MissingToolError', 'InspectError', 'UpstreamError', 'UpstreamSettingError', 'BumpError', 'FlatcarReleaseError']);
+const EXPECTED_ERRORS = new Set([
+  'ClosureResolutionError',
+  'DebExtractionError',
+  'RelocationError',
+  'ManifestError',
+  'WorkspaceError',
+  'PlanError',
+  'FetchError',
+  'UnsafeArchiveError',
+  'ExtractError',
+  'StageError',
+  'LintError',
+  'ImageError',
+  'MissingToolError',
+  'InspectError',
+  'UpstreamError',
+  'UpstreamSettingError',
+  'BumpError',
+  'FlatcarReleaseError',
+]);
 
 export function createProgram(): Command {
   const program = new Command('bakehouse')
