@@ -1,0 +1,89 @@
+import { z } from 'zod';
+import { ManifestError } from './errors.js';
+import { Arch, IMAGE_FORMATS, Sha256, Version } from './manifest.js';
+
+/** The file name of the machine-readable catalog at the root of a published release tree. */
+export const RELEASE_INDEX_FILE = 'index.json';
+
+const Compatibility = z.union([
+  z.object({ id: z.string().min(1), sysextLevel: z.string().min(1) }).strict(),
+  z.object({ id: z.string().min(1), versionId: z.string().min(1) }).strict(),
+  z.object({ id: z.literal('_any') }).strict(),
+]);
+
+const Conflicts = z
+  .object({
+    extensions: z.array(z.string()),
+    builtins: z.array(z.string()).describe('Flatcar built-in images to mask with a /dev/null link, e.g. docker-flatcar'),
+  })
+  .strict();
+
+/** One published image. `path` is relative to the tree root: EXT/EXT-VERSION-ARCH.raw. */
+const IndexImage = z
+  .object({
+    extension: z.string().min(1),
+    version: Version,
+    line: z.string().optional(),
+    arch: Arch,
+    format: z.enum([...IMAGE_FORMATS, 'ddi']),
+    path: z.string().min(1),
+    sha256: Sha256,
+    bytes: z.number().int().nonnegative(),
+    compatibility: Compatibility,
+    requires: z.array(z.string()),
+    conflicts: Conflicts,
+  })
+  .strict();
+
+/** A generated text file offered to operators; `path` is relative to the tree root. */
+const IndexSnippet = z
+  .object({
+    kind: z.enum(['butane', 'ignition', 'sysupdate-transfer', 'sysupdate-conf']),
+    path: z.string().min(1),
+    arch: Arch.optional(),
+    line: z.string().optional(),
+  })
+  .strict();
+
+const IndexExtension = z
+  .object({
+    description: z.string(),
+    homepage: z.string().optional(),
+    lines: z.array(z.string()).optional(),
+    requires: z.array(z.string()),
+    conflicts: Conflicts,
+    images: z.array(IndexImage),
+    snippets: z.array(IndexSnippet),
+  })
+  .strict();
+
+/**
+ * index.json: everything a release tree holds, written by publishing and read by the catalog,
+ * by the next incremental publish and by operators' tooling. Holds no timestamps, so publishing
+ * the same images twice writes the same bytes.
+ */
+export const ReleaseIndex = z
+  .object({
+    indexVersion: z.literal(1),
+    baseUrl: z.string().optional(),
+    publicKeys: z.array(z.string()).describe('tree-relative paths of the signing key(s), e.g. bakehouse.pub.asc'),
+    extensions: z.record(z.string(), IndexExtension),
+  })
+  .strict();
+
+export type ReleaseIndex = z.infer<typeof ReleaseIndex>;
+export type ReleaseIndexImage = z.infer<typeof IndexImage>;
+export type ReleaseIndexSnippet = z.infer<typeof IndexSnippet>;
+
+/** Parses index.json text; errors name the file and the field. */
+export function parseReleaseIndex(text: string, file: string): ReleaseIndex {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (error) {
+    throw new ManifestError(file, [{ field: '(file)', expected: `valid JSON (${(error as Error).message})` }]);
+  }
+  const result = ReleaseIndex.safeParse(data);
+  if (!result.success) throw ManifestError.fromZod(file, result.error);
+  return result.data;
+}
