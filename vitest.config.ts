@@ -8,6 +8,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // Imports its JSON schema without an import attribute, which Node refuses; Vite's transform does not mind.
+    server: { deps: { inline: ['@actions/workflow-parser'] } },
     reporters: ['default', './vitest.plain-summary.ts'],
   },
 });

@@ -14,8 +14,8 @@ const RESULTS_FILE = path.join(REPO_ROOT, 'bench/results/latest.json');
 /** Odd, so the median is a measured run. */
 const RUNS = 3;
 const AIM_RATIO = 1.1;
-/** The builder's own flags minus its timestamp pinning, which costs mksquashfs nothing. */
-const RAW_MKSQUASHFS_FLAGS = ['-noappend', '-all-root', '-no-xattrs', '-quiet', '-no-progress'];
+/** The builder's own flags (compression included) minus its timestamp pinning, which costs mksquashfs nothing. Set once the builder is imported. */
+let RAW_MKSQUASHFS_FLAGS;
 const MiB = 1024 ** 2;
 
 /** What each step of buildImage() (packages/builder/src/build.ts) is called in the report. */
@@ -44,10 +44,12 @@ if (packagesBuild.status !== 0) {
   process.exit(1);
 }
 const builder = await import('../packages/builder/dist/index.js');
+RAW_MKSQUASHFS_FLAGS = [...builder.SQUASHFS_COMPRESSION, '-noappend', '-all-root', '-no-xattrs', '-quiet', '-no-progress'];
 const { serveDirectory } = await import('../tools/fixtures/dist/index.js');
 const { loadAllExtensions, requireLock } = await import('../packages/cli/dist/workspace.js');
 const { writeFakeUpstream } = await import('./fake-upstream.mjs');
-const { timeNoopTurboRun } = await import('./turbo-noop.mjs');
+const { timeNoopTurboRun, flatcarBumpRebuilds } = await import('./turbo-noop.mjs');
+const { measureSizes, printSizes } = await import('./sizes.mjs');
 
 const scratch = await mkdtemp(path.join(os.tmpdir(), 'bakehouse-bench-'));
 const siteDir = path.join(scratch, 'site');
@@ -78,6 +80,18 @@ try {
   const turboEnv = { ...process.env, BAKEHOUSE_SOURCES: sourcesFile, BAKEHOUSE_CACHE_DIR: path.join(scratch, 'turbo-cache'), TURBO_TELEMETRY_DISABLED: '1' };
   const turboNoop = { command: 'pnpm exec turbo run build', ...(await timeNoopTurboRun(REPO_ROOT, turboEnv)) };
 
+  log('counting what a Flatcar release bump rebuilds (turbo --dry-run)');
+  const imagesOf = {};
+  for (const target of targets) imagesOf[target.manifest.name] = (imagesOf[target.manifest.name] ?? 0) + 1;
+  const flatcarBump = await flatcarBumpRebuilds(REPO_ROOT, turboEnv, nextFlatcarRelease(flatcarVersion), imagesOf);
+
+  // Sizes: one image per extension, staged by the builder; the Debian closures' packages are
+  // already in the Turbo run's cache, the other inputs are the realistic fake assets.
+  const sizeTargets = targets
+    .filter((target) => target.image === target.lock.images[0] && target.arch === target.manifest.arch[0])
+    .map((target) => ({ synthetic: !target.manifest.debian, plan: planFor(target, sources) }));
+  const sizes = await measureSizes(builder, sizeTargets, { cacheDir: turboEnv.BAKEHOUSE_CACHE_DIR, scratch, log });
+
   const results = {
     generatedAt: new Date().toISOString(),
     // Other work on the machine skews timings; 1-minute load averages say how much there was.
@@ -93,6 +107,8 @@ try {
     images,
     total: totalOf(images),
     turboNoop,
+    flatcarBump,
+    sizes,
   };
   await mkdir(path.dirname(RESULTS_FILE), { recursive: true });
   await writeFile(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
@@ -212,7 +228,7 @@ function ratiosOf({ rawMksquashfs, builderWarm, builderCold }) {
   return { warm: ratio(builderWarm), cold: ratio(builderCold) };
 }
 
-function printReport({ images, total, turboNoop, runs, benchSeconds }) {
+function printReport({ images, total, turboNoop, flatcarBump, sizes, runs, benchSeconds }) {
   const ratio = (value) => `${value.toFixed(2)}×`;
   const s = (value) => value.toFixed(2);
   console.log(`\nBuilder overhead against raw mksquashfs on the same staged tree (median of ${runs} runs, seconds)\n`);
@@ -229,6 +245,12 @@ function printReport({ images, total, turboNoop, runs, benchSeconds }) {
   printTable(['step', ...images.map((i) => i.image)], Object.entries(STEPS).map(([step, label]) => [label, ...images.map((i) => s(i.stepSeconds[step]))]));
   const turboVerdict = turboNoop.fullTurbo ? 'FULL TURBO' : `NOT full turbo: it rebuilt ${turboNoop.rebuilt.join(', ')} (did files change meanwhile?)`;
   console.log(`\nNo-op \`${turboNoop.command}\` (second of two runs): ${s(turboNoop.seconds)} s, ${turboVerdict}`);
+  console.log(`  against the run before it, which rebuilt ${turboNoop.coldRebuilt.length} tasks in ${s(turboNoop.coldSeconds)} s: ${(turboNoop.ratio * 100).toFixed(1)}% (${turboNoop.ratio.toFixed(3)}×)`);
+  console.log(
+    `Flatcar release bump to ${flatcarBump.version}: rebuilds ${flatcarBump.images.rebuilt} of ${flatcarBump.images.of} images ` +
+      `(${flatcarBump.extensions.rebuilt} of ${flatcarBump.extensions.of} extensions: ${flatcarBump.extensions.names.join(', ') || 'none'})`,
+  );
+  printSizes(sizes, printTable);
   console.log(`Bench took ${Math.round(benchSeconds)} s; JSON: ${path.relative(REPO_ROOT, RESULTS_FILE)}`);
 }
 
@@ -236,6 +258,12 @@ function printTable(header, rows) {
   const widths = header.map((_, column) => Math.max(...[header, ...rows].map((row) => row[column].length)));
   const line = (row) => row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join('  ');
   console.log([line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n'));
+}
+
+/** A release after the target one, as a new Flatcar major would be. */
+function nextFlatcarRelease(version) {
+  const [major] = version.split('.');
+  return `${Number(major) + 1}.0.0`;
 }
 
 function median(values) {

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { Arch, ExtensionManifest, ExtractRule, ImageFormat, Input, LockedImage, SourceOverrides, UnitSections } from '@bakehouse/schema';
+import { imageVersion, type Arch, type ExtensionManifest, type ExtractRule, type ImageFormat, type Input, type LockedImage, type SourceOverrides, type UnitSections } from '@bakehouse/schema';
 
 /** Upstream projects spell architectures differently; URL templates may use any of these. */
 const ARCH_SPELLINGS: Record<Arch, { goarch: string; uname: string }> = {
@@ -80,13 +80,14 @@ export function resolvePlan(manifest: ExtensionManifest, image: LockedImage, opt
   if (!manifest.arch.includes(arch))
     throw new PlanError(`${manifest.name} does not support ${arch}; "arch" lists ${manifest.arch.join(', ')}`);
 
+  const version = imageVersion(image);
   return {
     name: manifest.name,
-    version: image.version,
+    version,
     ...(image.line === undefined ? {} : { line: image.line }),
     arch,
     format: options.format ?? manifest.format,
-    imageName: `${manifest.name}-${image.version}-${arch}`,
+    imageName: `${manifest.name}-${version}-${arch}`,
     extensionDir: options.extensionDir,
     filesDir: path.resolve(options.extensionDir, manifest.files),
     inputs: manifest.inputs.map((input) => planInput(manifest, image, input, arch, options.sources)),
@@ -95,7 +96,7 @@ export function resolvePlan(manifest: ExtensionManifest, image: LockedImage, opt
     upholds: manifest.enable.map((entry) => planUphold(manifest.name, entry)),
     sysusers: manifest.sysusers,
     tmpfiles: manifest.tmpfiles,
-    extensionRelease: extensionReleaseFields(manifest, image.version, arch, options.flatcarVersion),
+    extensionRelease: extensionReleaseFields(manifest, version, arch, options.flatcarVersion),
     sourceDateEpoch: options.sourceDateEpoch ?? 0,
     conflicts: manifest.conflicts,
     requires: manifest.requires,

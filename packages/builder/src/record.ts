@@ -12,8 +12,11 @@ export interface BuildRecord {
   version: string;
   line?: string;
   arch: string;
-  format: ImageFormat;
+  /** "ddi": a signed discoverable disk image (GPT: erofs root, dm-verity hash, PKCS#7 signature). */
+  format: ImageFormat | 'ddi';
   image: { file: string; sha256: string; bytes: number };
+  /** Signed DDIs: the dm-verity root hash the signature covers, and the sha256 (DER) of the certificate that verifies it. */
+  verity?: { rootHash: string; certificateSha256: string };
   extensionRelease: Record<string, string>;
   inputs: { name: string; kind: string; version: string; url: string; sha256: string; pinnedBy: string }[];
   /** The Debian closure's packages, when the extension has one. */
@@ -28,6 +31,7 @@ export function createRecord(
   image: BuildRecord['image'],
   tree: readonly TreeEntry[],
   tools: Record<string, string>,
+  verity?: BuildRecord['verity'],
 ): BuildRecord {
   return {
     recordVersion: 1,
@@ -35,8 +39,9 @@ export function createRecord(
     version: plan.version,
     ...(plan.line === undefined ? {} : { line: plan.line }),
     arch: plan.arch,
-    format: plan.format,
+    format: verity ? 'ddi' : plan.format,
     image,
+    ...(verity ? { verity } : {}),
     extensionRelease: Object.fromEntries(plan.extensionRelease),
     inputs: plan.inputs.map(({ name, kind, version, url, sha256, pinnedBy }) => ({ name, kind, version, url, sha256, pinnedBy })),
     ...(plan.closure ? { debian: plan.closure.debs.map(({ name, version, url, sha256, pinnedBy }) => ({ package: name, version, url, sha256, pinnedBy })) } : {}),

@@ -22,7 +22,7 @@ export interface StagedDownloads {
   debs: readonly string[];
 }
 
-export async function stageTree(plan: BuildPlan, downloads: StagedDownloads, stageDir: string): Promise<void> {
+export async function stageTree(plan: BuildPlan, downloads: StagedDownloads, stageDir: string, limits: { maxUnpackedBytes?: number } = {}): Promise<void> {
   const origin = new Map<string, string>();
   const claim = (imagePath: string, source: string) => {
     const previous = origin.get(imagePath);
@@ -33,7 +33,7 @@ export async function stageTree(plan: BuildPlan, downloads: StagedDownloads, sta
   for (const input of plan.inputs) {
     const file = downloads.inputs.get(input.name);
     if (!file) throw new StageError(`${plan.name}: input "${input.name}" was not fetched`);
-    const unpacked = await unpackInput(file, input, stageDir);
+    const unpacked = await unpackInput(file, input, stageDir, { maxBytes: limits.maxUnpackedBytes });
     for (const entry of unpacked) claim(entry.path, `input "${input.name}"`);
   }
 

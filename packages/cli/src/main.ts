@@ -7,7 +7,13 @@ import { runFlatcarLatest, runFlatcarShow } from './commands/flatcar.js';
 import { runInspect } from './commands/inspect.js';
 import { runLint } from './commands/lint.js';
 import { runList } from './commands/list.js';
+import { runNew } from './commands/new.js';
+import { runKeysExport, runKeysInit } from './commands/keys.js';
+import { runPublish, runVerifyRelease } from './commands/publish.js';
+import { runPull } from './commands/pull.js';
+import { runTest } from './commands/test.js';
 import { runVersions } from './commands/versions.js';
+import { runVerify } from './commands/verify.js';
 
 /** Errors whose message already says what is wrong and how to fix it: print them without a stack. */
 const EXPECTED_ERRORS = new Set([
@@ -29,6 +35,17 @@ const EXPECTED_ERRORS = new Set([
   'UpstreamSettingError',
   'BumpError',
   'FlatcarReleaseError',
+  'DdiError',
+  'DdiVerifyError',
+  'BootTestError',
+  'RootSpecError',
+  'RootBuildError',
+  'PublishError',
+  'SigningError',
+  'VerificationError',
+  'RegistryError',
+  'CatalogError',
+  'ScaffoldError',
 ]);
 
 export function createProgram(): Command {
@@ -48,6 +65,10 @@ export function createProgram(): Command {
     .addOption(new Option('--cache-dir <dir>', 'download cache').env('BAKEHOUSE_CACHE_DIR'))
     .addOption(new Option('--sources <file>', 'JSON file overriding input URLs and pins (tests, air-gapped mirrors)').env('BAKEHOUSE_SOURCES'))
     .addOption(new Option('--flatcar-version <version>', 'target Flatcar release for release-pinned extensions').env('BAKEHOUSE_FLATCAR_VERSION'))
+    .addOption(new Option('--max-unpacked-size <bytes>', 'bytes one input may unpack to (default: 100× its download, at least 256 MiB)').env('BAKEHOUSE_MAX_UNPACKED_SIZE'))
+    .addOption(new Option('--sign-key <file-or-pkcs11-uri>', 'sign: build DDIs (erofs + dm-verity + signature) with this private key').env('BAKEHOUSE_SIGN_KEY'))
+    .addOption(new Option('--sign-cert <file>', 'PEM certificate of the signing key').env('BAKEHOUSE_SIGN_CERT'))
+    .addOption(new Option('--sign-key-source <source>', 'systemd-repart --private-key-source: file, engine:NAME or provider:NAME (for PKCS#11 URIs)').env('BAKEHOUSE_SIGN_KEY_SOURCE'))
     .option('--quiet', 'no progress display')
     .action(runBuild);
 
@@ -62,7 +83,24 @@ export function createProgram(): Command {
 
   program.command('inspect').description('show the extension-release and file list read from an image').argument('<image>', 'a .raw image').option('--json', 'machine-readable output').action(runInspect);
 
+  program
+    .command('verify')
+    .description('check a signed image (DDI) offline: its data against the dm-verity root hash, the signature with a certificate, and its extension-release')
+    .argument('<image>', 'a .raw DDI built with --sign-key/--sign-cert')
+    .requiredOption('--cert <file>', 'PEM certificate the image must be signed with (what hosts keep in /etc/verity.d/)')
+    .option('--json', 'machine-readable output')
+    .action(runVerify);
+
   program.command('doctor').description('check the host tools the builder needs').action(runDoctor);
+
+  program
+    .command('test')
+    .description("boot each built image (this machine's arch) in a Flatcar-like systemd-nspawn testbed and run its smoke checks (all extensions, or the one in the current directory, when no NAME is given)")
+    .argument('[names...]', 'extensions to test')
+    .addOption(new Option('--flatcar-version <version>', 'VERSION_ID of the booted root (default: flatcar.json)').env('BAKEHOUSE_FLATCAR_VERSION'))
+    .option('--timeout <seconds>', 'bound on each boot, start to power-off', '180')
+    .addOption(new Option('--cache-dir <dir>', 'where the testbed root is cached').env('BAKEHOUSE_CACHE_DIR'))
+    .action(runTest);
 
   const upstreamOption = () =>
     new Option('--upstream <name=url>', 'fetch from URL instead of an upstream site (github, github-api, k8s, docker); repeatable').argParser(collect).default([]);
@@ -84,7 +122,29 @@ export function createProgram(): Command {
     .addOption(upstreamOption())
     .addOption(new Option('--cache-dir <dir>', 'download cache that bump verifies files into').env('BAKEHOUSE_CACHE_DIR'))
     .option('--quiet', 'no progress display')
+    .option('--revision', 'a packaging-only change (units, files): keep the upstream versions and pins, add one to the packaging revision (VERSION.rN)')
+    .option('-m, --message <text>', 'with --revision: what changed, for the changeset and changelog')
+    .option('--line <line>', 'with --revision: only this line\'s image')
     .action(runBump);
+
+  program
+    .command('new')
+    .description('scaffold extensions/NAME: manifest, pinned lock, files/, README with a Butane snippet, smoke check, and a changeset')
+    .argument('<name>', 'the extension (and package, and image) name')
+    .addOption(new Option('--from <kind>', 'where the contents come from: an upstream download, or a Debian package closure').choices(['url', 'deb']).default('url'))
+    .option('--url <template>', 'url: the download, with {version} and {goarch}/{uname}/{arch}')
+    .option('--version <version>', 'url: the upstream version to pin (without --github)')
+    .option('--github <owner/repo>', 'url: GitHub project whose releases give the versions')
+    .option('--binary <path>', 'url: the command\'s path inside the archive (default NAME)')
+    .option('--package <name>', 'deb: a Debian package to take with its dependencies (repeatable; default NAME)', collect, [])
+    .option('--suite <suite>', 'deb: the Debian suite', 'trixie')
+    .option('--description <text>', 'one line saying what the image holds')
+    .option('--homepage <url>', "the upstream project's home page")
+    .option('--arch <arch>', 'x86-64 or arm64 (repeatable; default both)', collect, [])
+    .addOption(upstreamOption())
+    .addOption(new Option('--cache-dir <dir>', 'download cache that pins are verified into').env('BAKEHOUSE_CACHE_DIR'))
+    .option('--quiet', 'no progress display')
+    .action(runNew);
 
   const flatcar = program.command('flatcar').description('the Flatcar release images are built for, kept in flatcar.json at the workspace root');
   flatcar
@@ -96,6 +156,53 @@ export function createProgram(): Command {
     .addOption(new Option('--upstream <name=url>', 'fetch from URL instead of https://{channel}.release.flatcar-linux.net (flatcar=URL; {channel} is replaced)').argParser(collect).default([]))
     .action(runFlatcarLatest);
   flatcar.command('show').description('the release flatcar.json names').action(runFlatcarShow);
+  program
+    .command('publish')
+    .description('publish built images (never builds): a signed, sysupdate-ready release tree (--out) and/or OCI artifacts (--oci)')
+    .argument('[names...]', 'extensions to publish (default: every extension with images in dist/)')
+    .option('--out <dir>', 'release tree to write or update')
+    .option('--base-url <url>', 'public URL the tree is served from (default: the previous tree\'s)')
+    .option('--previous <dir-or-url>', 'tree to merge with (default: --out when it holds one); with a URL, --out receives a delta to upload')
+    .option('--keep <n>', 'versions kept per extension and line', '3')
+    .addOption(new Option('--key-id <id>', 'signing key in the keyring (needed when it holds several)').env('BAKEHOUSE_SIGNING_KEY_ID'))
+    .option('--gnupg-home <dir>', 'keyring holding the signing key (default: $GNUPGHOME or ~/.gnupg; BAKEHOUSE_SIGNING_KEY overrides both)')
+    .option('--no-catalog', 'skip the HTML catalog pages')
+    .option('--oci <registry/repository>', 'also push each image as an OCI artifact, tagged VERSION-ARCH and latest-ARCH')
+    .option('--insecure', 'plain HTTP to the registry')
+    .action(runPublish);
+
+  program
+    .command('verify-release')
+    .description('check a release tree: every SHA256SUMS signature with gpgv and every image against its sha256')
+    .argument('<dir>', 'a release tree')
+    .option('--keyring <file>', 'binary public keyring to trust instead of the tree\'s own bakehouse-pubring.gpg')
+    .action(runVerifyRelease);
+
+  program
+    .command('pull')
+    .description('fetch an image pushed with publish --oci and verify its sha256')
+    .argument('<reference>', 'REGISTRY/REPOSITORY:TAG, e.g. registry.example.org/sysext/docker:latest-x86-64')
+    .option('--out <dir>', 'directory to write the .raw into', '.')
+    .option('--insecure', 'plain HTTP to the registry')
+    .action(runPull);
+
+  const keys = program.command('keys').description('the gpg key that signs release trees');
+  keys
+    .command('init')
+    .description('create a signing key without a passphrase, for unattended publishing')
+    .option('--name <name>', 'user id name', 'Bakehouse release signing')
+    .option('--email <email>', 'user id email', 'sysext@bakehouse.invalid')
+    .addOption(new Option('--algorithm <algorithm>', 'key type').choices(['ed25519', 'rsa4096']).default('ed25519'))
+    .option('--gnupg-home <dir>', 'keyring to create it in (default: $GNUPGHOME or ~/.gnupg)')
+    .action(runKeysInit);
+  keys
+    .command('export')
+    .description('print (or write) the public key: binary keyring by default, usable as /etc/systemd/import-pubring.gpg')
+    .option('--key-id <id>', 'the key (default: the only secret key in the keyring)')
+    .option('--gnupg-home <dir>', 'keyring (default: $GNUPGHOME or ~/.gnupg)')
+    .option('--armor', 'ASCII-armored instead of binary')
+    .option('--output <file>', 'write to FILE instead of stdout')
+    .action(runKeysExport);
   return program;
 }
 

@@ -36,5 +36,7 @@ export class ManifestError extends Error {
 function describeExpectation(issue: z.core.$ZodIssue): string {
   if (issue.code === 'unrecognized_keys') return `no unknown fields (remove ${issue.keys.map((k) => `"${k}"`).join(', ')})`;
   if (issue.code === 'invalid_type' && issue.input === undefined) return `a value (required ${issue.expected} is missing)`;
+  // A record key that fails its pattern: zod's own message is only "Invalid key in record"; the pattern's says what a key must be.
+  if (issue.code === 'invalid_key') return `a key that is ${issue.issues.map((inner) => describeExpectation(inner)).join('; ')}`;
   return issue.message.replace(/^Invalid input: expected /, '');
 }

@@ -21,5 +21,5 @@ export { defineExtension, parseExtension } from './define.js';
 export { ManifestError, formatFieldPath, type FieldProblem } from './errors.js';
 export { extensionJsonSchema } from './json-schema.js';
 export { SourceOverrides, parseSourceOverrides } from './sources.js';
-export { ExtensionLock, LOCK_FILE, parseLock, parseLockStructure, type LockedDeb, type LockedImage, type LockedInput } from './lock.js';
+export { ExtensionLock, LOCK_FILE, REVISION_MARKER, imageVersion, parseLock, parseLockStructure, type LockedDeb, type LockedImage, type LockedInput } from './lock.js';
 export { ReleaseIndex, RELEASE_INDEX_FILE, parseReleaseIndex, type ReleaseIndexImage, type ReleaseIndexSnippet } from './release-index.js';

@@ -28,11 +28,32 @@ const LockedDeb = z
 const LockedImage = z
   .object({
     line: z.string().regex(/^\d+\.\d+$/).optional(),
-    version: Version.describe('The image version: NAME-VERSION-ARCH.raw'),
+    version: Version.describe("The upstream version this image packages; with `revision`, it makes the image version (see imageVersion)"),
+    revision: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe('The packaging revision: how often this upstream version was re-packaged (a unit fix). `bakehouse bump NAME --revision` adds one; an upstream move drops it'),
     inputs: z.record(z.string(), LockedInput),
     debian: z.partialRecord(Arch, z.array(LockedDeb).min(1)).optional().describe("The manifest's Debian closure, per arch: every .deb with its sha256 from the archive's signed index."),
   })
   .strict();
+
+/** Separates a packaging revision from the upstream version: VERSION.rN. */
+export const REVISION_MARKER = '.r';
+
+/**
+ * The image version, NAME-VERSION-ARCH.raw: the upstream version, then `.rN` for packaging revision N.
+ * systemd's version comparison (strverscmp_improved, as sysupdate and `systemd-analyze
+ * compare-versions` use it) orders 2.3.4 < 2.3.4.r1 < 2.3.4.r2 < 2.3.4.1 < 2.3.5: a "."-prefixed
+ * letter segment sorts below any "."-prefixed number, so a revision never passes an upstream release.
+ * The spelling avoids "-" (it separates NAME, VERSION and ARCH in sysupdate's MatchPattern) and "^"/"~"
+ * (sysupdate accepts only letters, digits and ".,_+" in @v).
+ */
+export function imageVersion(image: { version: string; revision?: number }): string {
+  return image.revision ? `${image.version}${REVISION_MARKER}${image.revision}` : image.version;
+}
 
 /**
  * extension.lock.json: the versions and sha256 pins an extension builds from, one entry per

@@ -24,6 +24,8 @@ export interface BumpResult {
   changes: BumpChange[];
   /** The new lock equals the old one: there is nothing to write. */
   upToDate: boolean;
+  /** Why, when the change is the project's own (a packaging revision): the changelog entry. */
+  reason?: string;
 }
 
 /**
@@ -41,7 +43,9 @@ export async function bump(extension: { manifest: ExtensionManifest; lock?: Exte
   for (const target of targets) {
     const oldImage = oldLock?.images.find((image) => image.line === target.line);
     const image = await lockImage(manifest, target, oldImage, { ctx: opts.ctx, fetch: opts.fetch, list });
-    images.push(closure ? { ...image, debian: closure.debian } : image);
+    // A packaging revision counts re-packagings of one upstream version: it survives re-pins, not an upstream move.
+    const revision = oldImage?.revision !== undefined && oldImage.version === image.version ? { revision: oldImage.revision } : {};
+    images.push({ ...image, ...revision, ...(closure ? { debian: closure.debian } : {}) });
   }
   const lock: ExtensionLock = { ...lockComment(manifest.name, oldLock), lockVersion: 1, images };
   // Upstream data ends up in the lock: check it holds what a build will accept before anything is written.

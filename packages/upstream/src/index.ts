@@ -7,6 +7,7 @@ export type { AvailableVersion, VersionFilter } from './version-order.js';
 export { availableVersions, type InputVersion } from './available-versions.js';
 export { resolveChecksum, hashInFile, hashInSha256Sums, type ChecksumTarget, type ResolvedChecksum } from './checksum.js';
 export { bump, type BumpOptions, type BumpResult } from './bump.js';
+export { revise, type ReviseOptions } from './revise.js';
 export { describeChanges, type BumpChange } from './lock-changes.js';
 export { writeBump, type BumpPaths } from './write-bump.js';
 export {

@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import type { ExtensionLock, LockedImage } from '@bakehouse/schema';
+import { imageVersion, type ExtensionLock, type LockedImage } from '@bakehouse/schema';
 import semver from 'semver';
 import { semverOf } from './version-order.js';
 
@@ -26,13 +26,13 @@ export function lockChanges(name: string, oldLock: ExtensionLock | undefined, ne
     const before = oldLock?.images.find((image) => image.line === line);
     const after = newLock.images.find((image) => image.line === line);
     const at = line === undefined ? {} : { line };
-    const image = { ...at, name, from: before?.version, to: after?.version };
+    const image = { ...at, name, from: before && imageVersion(before), to: after && imageVersion(after) };
     if (image.from !== image.to) changes.push(image);
     for (const input of inputNames(before, after)) {
       const [was, now] = [before?.inputs[input], after?.inputs[input]];
       if (isDeepStrictEqual(was, now)) continue;
       const change = { ...at, name: input, from: was?.version, to: now?.version };
-      if (!(input === name && change.from === image.from && change.to === image.to)) changes.push(change);
+      if (!(input === name && change.from === before?.version && change.to === after?.version)) changes.push(change);
     }
   }
   return changes;

@@ -17,7 +17,7 @@ export interface BumpPaths {
  */
 export async function writeBump(result: BumpResult, paths: BumpPaths): Promise<string | undefined> {
   if (result.upToDate) return undefined;
-  const changeset = bumpChangeset(result.name, result.lock, result.changes);
+  const changeset = bumpChangeset(result.name, result.lock, result.changes, result.reason);
   await mkdir(paths.changesetDir, { recursive: true });
   const changesetFile = await createNewFile(paths.changesetDir, changeset.fileName, changeset.text);
   try {

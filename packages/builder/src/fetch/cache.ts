@@ -1,9 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { lstat, open, rename, rm } from 'node:fs/promises';
+import { lstat, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { writeFileAtomic } from '../atomic.js';
+import { ownedName, sweepAbandoned } from '../scratch.js';
 
 /** $BAKEHOUSE_CACHE_DIR, else $XDG_CACHE_HOME/bakehouse, else ~/.cache/bakehouse. */
 export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -26,8 +29,21 @@ export function cacheEntryPath(cacheDir: string, sha256: string): string {
 /**
  * True when the entry exists and still hashes to its name. A corrupted entry (bad disk,
  * a crash before the data reached it, someone editing the cache) is deleted so it is fetched again.
+ *
+ * Hashing every entry on every use costs as much as a fast download, so a verified entry gets
+ * a stat record (device, inode, size, mtime and ctime in nanoseconds) in CACHE/verified/, and
+ * an entry whose stat still matches its record is trusted without re-hashing. Any write to
+ * the file, and any replacement of it, changes its ctime or inode, which user space cannot set
+ * back; what the record cannot see is the disk silently flipping bits under an unchanged inode.
  */
 export async function isIntactEntry(entryPath: string, sha256: string): Promise<boolean> {
+  const current = await lstat(entryPath, { bigint: true }).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw error;
+  });
+  if (current === undefined) return false;
+  const record = verifiedRecordPath(entryPath, sha256);
+  if (current.isFile() && (await readFile(record, 'utf8').catch(() => '')) === statStamp(sha256, current)) return true;
   let handle;
   try {
     handle = await open(entryPath, 'r');
@@ -36,11 +52,35 @@ export async function isIntactEntry(entryPath: string, sha256: string): Promise<
     throw error;
   }
   try {
-    if ((await sha256Of(handle.createReadStream({ autoClose: false }))) === sha256) return true;
+    if ((await sha256Of(handle.createReadStream({ autoClose: false }))) === sha256) {
+      await recordVerified(entryPath, sha256, await handle.stat({ bigint: true }));
+      return true;
+    }
+    await rm(record, { force: true });
     await removeIfStillSameFile(entryPath, await handle.stat());
     return false;
   } finally {
     await handle.close();
+  }
+}
+
+/** CACHE/verified/<hex>, beside CACHE/sha256/ so that a copy of sha256/ (a mirror) carries no records. */
+function verifiedRecordPath(entryPath: string, sha256: string): string {
+  return path.join(path.dirname(path.dirname(entryPath)), 'verified', sha256);
+}
+
+function statStamp(sha256: string, st: BigIntStats): string {
+  return `${sha256} dev=${st.dev} ino=${st.ino} size=${st.size} mtime=${st.mtimeNs} ctime=${st.ctimeNs}\n`;
+}
+
+/** Best effort: without a record the entry is simply hashed again next time. */
+async function recordVerified(entryPath: string, sha256: string, st: BigIntStats): Promise<void> {
+  const record = verifiedRecordPath(entryPath, sha256);
+  try {
+    await mkdir(path.dirname(record), { recursive: true });
+    await writeFileAtomic(record, statStamp(sha256, st));
+  } catch {
+    await rm(record, { force: true }).catch(() => undefined);
   }
 }
 
@@ -49,8 +89,9 @@ export async function isIntactEntry(entryPath: string, sha256: string): Promise<
  * the entry of its hash, only if that hash is `expectedSha256` (or any hash, when it is undefined:
  * a file whose checksum is not known yet). Being in the same directory makes the rename atomic, so
  * the entry is either absent or complete, and processes racing to fill one entry just replace
- * identical bytes. No fsync: every use re-hashes the entry, which catches what a crash could leave
- * behind. Returns the sha256 of what arrived; the temp file never outlives the call.
+ * identical bytes. The data is synced before the rename: later uses trust the entry by its stat
+ * record, so it must not be able to lose its content in a crash after being recorded. Returns the
+ * sha256 of what arrived; the temp file never outlives the call.
  */
 export async function writeEntry(
   cacheDir: string,
@@ -58,7 +99,7 @@ export async function writeEntry(
   body: AsyncIterable<Uint8Array>,
   onBytes?: (bytes: number) => void,
 ): Promise<string> {
-  const tempPath = path.join(cacheEntriesDir(cacheDir), `.tmp-${expectedSha256 ?? 'unpinned'}-${randomBytes(6).toString('hex')}`);
+  const tempPath = path.join(cacheEntriesDir(cacheDir), `${ownedName(`.tmp-${expectedSha256 ?? 'unpinned'}-`)}${randomBytes(6).toString('hex')}`);
   const hash = createHash('sha256');
   try {
     await pipeline(
@@ -73,11 +114,31 @@ export async function writeEntry(
       createWriteStream(tempPath, { flags: 'wx' }),
     );
     const actual = hash.digest('hex');
-    if (expectedSha256 === undefined || actual === expectedSha256) await rename(tempPath, cacheEntryPath(cacheDir, actual));
+    if (expectedSha256 === undefined || actual === expectedSha256) {
+      const written = await open(tempPath, 'r');
+      await written.sync().finally(() => written.close());
+      const entry = cacheEntryPath(cacheDir, actual);
+      await rename(tempPath, entry);
+      // Whatever is under this name now was hashed by whoever renamed it there.
+      await recordVerified(entry, actual, await lstat(entry, { bigint: true }));
+    }
     return actual;
   } finally {
     await rm(tempPath, { force: true });
   }
+}
+
+const swept = new Set<string>();
+
+/**
+ * Removes downloads that killed builds left half-written in the cache; once per cache and process,
+ * before its first download. Only temp names are touched, never an entry.
+ */
+export async function sweepCache(cacheDir: string): Promise<void> {
+  const dir = cacheEntriesDir(cacheDir);
+  if (swept.has(dir)) return;
+  swept.add(dir);
+  await sweepAbandoned(dir, '.tmp-');
 }
 
 async function sha256Of(chunks: AsyncIterable<Uint8Array>): Promise<string> {

@@ -52,3 +52,21 @@ export function downloadFailed(input: string, url: string, attempts: number, cau
     { cause },
   );
 }
+
+/** Errors that mean the cache's file system cannot take the file: no retry or other source helps. */
+const STORAGE_ERRORS = new Set(['ENOSPC', 'EDQUOT', 'EROFS']);
+
+export function isStorageError(error: unknown): error is NodeJS.ErrnoException {
+  return STORAGE_ERRORS.has((error as NodeJS.ErrnoException | undefined)?.code ?? '');
+}
+
+export function cacheUnwritable(input: string, url: string, cacheDir: string, cause: NodeJS.ErrnoException): FetchError {
+  const why = cause.code === 'EROFS' ? 'is on a read-only file system' : 'has no space left on its file system';
+  return new FetchError(
+    input,
+    url,
+    `${input}: cannot store ${url} in the download cache: ${cacheDir} ${why} (${cause.code}).\n` +
+      'Nothing partial was kept. Free space there, or point BAKEHOUSE_CACHE_DIR (--cache-dir) at a larger file system.',
+    { cause },
+  );
+}

@@ -1,8 +1,8 @@
 import { mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cacheEntriesDir, cacheEntryPath, isIntactEntry, writeEntry } from './cache.js';
-import { checksumMismatch, downloadFailed, FetchError, invalidPin, offline } from './errors.js';
+import { cacheEntriesDir, cacheEntryPath, isIntactEntry, sweepCache, writeEntry } from './cache.js';
+import { cacheUnwritable, checksumMismatch, downloadFailed, FetchError, invalidPin, isStorageError, offline } from './errors.js';
 import { HttpStatusError, openHttp, TransientError } from './http.js';
 import type { ProgressSink } from './progress.js';
 import { withRetries } from './retry.js';
@@ -60,6 +60,7 @@ export async function fetchDownload(download: Download, opts: FetchOptions): Pro
 
   if (await isIntactEntry(entry, sha256)) return entry;
   await mkdir(cacheEntriesDir(opts.cacheDir), { recursive: true });
+  await sweepCache(opts.cacheDir);
 
   if (opts.mirror !== undefined) {
     try {
@@ -87,6 +88,7 @@ export async function fetchDownload(download: Download, opts: FetchOptions): Pro
 export async function fetchUnpinned(download: UnpinnedDownload, opts: UnpinnedFetchOptions): Promise<{ sha256: string; path: string }> {
   const job: Job = { ...newJob(download.name, opts), sha256: undefined };
   await mkdir(cacheEntriesDir(opts.cacheDir), { recursive: true });
+  await sweepCache(opts.cacheDir);
   const sha256 = await downloadWithRetries(job, download.url).catch((error: unknown) => {
     throw asFetchError(job, download.url, error);
   });
@@ -172,5 +174,6 @@ async function downloadOnce(job: Job, url: string): Promise<string> {
 
 function asFetchError(job: Job, url: string, error: unknown): FetchError {
   if (error instanceof FetchError) return error;
+  if (isStorageError(error)) return cacheUnwritable(job.name, url, job.cacheDir, error);
   return downloadFailed(job.name, url, error instanceof TransientError ? job.retries + 1 : 1, error);
 }

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -90,8 +90,14 @@ function input(url: string, sha = PAYLOAD_SHA) {
 /** Every file under dir (relative paths), temp files included; [] if dir does not exist. */
 async function filesUnder(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
-  return entries.filter((e) => e.isFile()).map((e) => path.relative(dir, path.join(e.parentPath, e.name)));
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)))
+    .sort();
 }
+
+/** A verified entry and its stat record: what a successful fetch leaves in the cache. */
+const ENTRY_AND_RECORD = [path.join('sha256', PAYLOAD_SHA), path.join('verified', PAYLOAD_SHA)];
 
 describe('fetchDownload', () => {
   test('downloads into the content-addressed cache, then serves the cache without asking again', async () => {
@@ -103,7 +109,7 @@ describe('fetchDownload', () => {
     expect(await sha256Of(first)).toBe(PAYLOAD_SHA);
     expect(await fetchDownload(input(`${server.url}/containerd.tar.gz`), options())).toBe(first);
     expect(server.requests).toEqual(['/containerd.tar.gz']);
-    expect(await filesUnder(cacheDir)).toEqual([path.join('sha256', PAYLOAD_SHA)]);
+    expect(await filesUnder(cacheDir)).toEqual(ENTRY_AND_RECORD);
   });
 
   test('follows redirects', async () => {
@@ -147,7 +153,7 @@ describe('fetchDownload', () => {
 
       expect(await sha256Of(file)).toBe(PAYLOAD_SHA);
       expect(server.requests).toHaveLength(3);
-      expect(await filesUnder(cacheDir)).toEqual([path.join('sha256', PAYLOAD_SHA)]);
+      expect(await filesUnder(cacheDir)).toEqual(ENTRY_AND_RECORD);
     });
 
     test('fail with a truncation error once retries run out, leaving nothing behind', async () => {
@@ -271,6 +277,22 @@ describe('fetchDownload', () => {
     expect(server.requests).toHaveLength(2);
   });
 
+  test('an entry changed behind its stat record is caught even with its old mtime put back', async () => {
+    const server = await serve((_req, res) => sendPayload(res));
+    const file = await fetchDownload(input(`${server.url}/containerd.tar.gz`), options());
+    expect(await readFile(path.join(cacheDir, 'verified', PAYLOAD_SHA), 'utf8')).toMatch(new RegExp(`^${PAYLOAD_SHA} dev=\\d+ ino=\\d+ size=${PAYLOAD.length} `));
+    const { atime, mtime } = await stat(file);
+    const damaged = Buffer.from(PAYLOAD);
+    damaged[7] = (damaged[7] ?? 0) ^ 0xff;
+    await writeFile(file, damaged);
+    await utimes(file, atime, mtime);
+
+    expect(await fetchDownload(input(`${server.url}/containerd.tar.gz`), options())).toBe(file);
+    expect(await sha256Of(file)).toBe(PAYLOAD_SHA);
+    expect(server.requests).toHaveLength(2);
+    expect(await filesUnder(cacheDir)).toEqual(ENTRY_AND_RECORD);
+  });
+
   describe('concurrency', () => {
     /** Sends the payload in slices with pauses, so that concurrent downloads overlap. */
     function sendSlowly(res: ServerResponse): void {
@@ -293,7 +315,7 @@ describe('fetchDownload', () => {
       expect(new Set(results)).toEqual(new Set([path.join(cacheDir, 'sha256', PAYLOAD_SHA)]));
       expect(server.requests).toHaveLength(4);
       expect(await sha256Of(results[0]!)).toBe(PAYLOAD_SHA);
-      expect(await filesUnder(cacheDir)).toEqual([path.join('sha256', PAYLOAD_SHA)]);
+      expect(await filesUnder(cacheDir)).toEqual(ENTRY_AND_RECORD);
     });
 
     test('two processes sharing one cache both succeed', async () => {
@@ -307,7 +329,7 @@ describe('fetchDownload', () => {
       for (const { stdout } of outputs) expect(JSON.parse(stdout)).toEqual(Array(2).fill(path.join(cacheDir, 'sha256', PAYLOAD_SHA)));
       expect(server.requests).toHaveLength(4);
       expect(await sha256Of(path.join(cacheDir, 'sha256', PAYLOAD_SHA))).toBe(PAYLOAD_SHA);
-      expect(await filesUnder(cacheDir)).toEqual([path.join('sha256', PAYLOAD_SHA)]);
+      expect(await filesUnder(cacheDir)).toEqual(ENTRY_AND_RECORD);
     });
 
     /**
@@ -320,7 +342,8 @@ describe('fetchDownload', () => {
       await writeFile(path.join(dir, 'package.json'), '{"type":"module"}');
       const here = path.dirname(fileURLToPath(import.meta.url));
       const sources = (await readdir(here)).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'));
-      for (const source of sources) {
+      // The modules outside fetch/ that fetch/ imports, at the same relative place.
+      for (const source of [...sources, '../scratch.ts', '../atomic.ts']) {
         const { outputText } = ts.transpileModule(await readFile(path.join(here, source), 'utf8'), {
           compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, verbatimModuleSyntax: true },
         });
@@ -349,7 +372,7 @@ describe('fetchUnpinned', () => {
 
     expect(result).toEqual({ sha256: PAYLOAD_SHA, path: path.join(cacheDir, 'sha256', PAYLOAD_SHA) });
     expect(await sha256Of(result.path)).toBe(PAYLOAD_SHA);
-    expect(await filesUnder(cacheDir)).toEqual([path.join('sha256', PAYLOAD_SHA)]);
+    expect(await filesUnder(cacheDir)).toEqual(ENTRY_AND_RECORD);
     expect(await fetchDownload({ name: 'docker', url, sha256: result.sha256 }, options())).toBe(result.path);
     expect(server.requests).toHaveLength(2);
   });

@@ -30,6 +30,8 @@ export class ArchiveGuard {
     const checked = normaliseArchivePath(entry.name);
     if (!checked.ok) throw this.refuse(entry, checked.reason);
     const { path } = checked;
+    const tooLong = overlongName(path);
+    if (tooLong) throw this.refuse(entry, tooLong);
 
     if (path === '') {
       if (entry.type === 'directory') return undefined;
@@ -46,6 +48,7 @@ export class ArchiveGuard {
         return { type: 'file', path };
       case 'symlink': {
         const target = entry.linkName ?? '';
+        if (Buffer.byteLength(target) > MAX_PATH_BYTES) throw this.refuse(entry, `is a symlink whose target is longer than ${MAX_PATH_BYTES} bytes`);
         const escape = symlinkEscape(parentComponents(path), target, 'the archive');
         if (escape) throw this.refuse(entry, escape);
         return { type: 'symlink', path, target };
@@ -94,4 +97,15 @@ export class ArchiveGuard {
   private refuse(entry: ArchiveEntry, reason: string): UnsafeArchiveError {
     return new UnsafeArchiveError(this.context, entry.name, reason);
   }
+}
+
+/** Linux's limits (NAME_MAX, PATH_MAX - 1): longer names cannot be written, and no real release has them. */
+const MAX_NAME_BYTES = 255;
+const MAX_PATH_BYTES = 4095;
+
+function overlongName(path: string): string | undefined {
+  if (Buffer.byteLength(path) > MAX_PATH_BYTES) return `has a name longer than ${MAX_PATH_BYTES} bytes`;
+  const component = path.split('/').find((part) => Buffer.byteLength(part) > MAX_NAME_BYTES);
+  if (component !== undefined) return `has a name component of ${Buffer.byteLength(component)} bytes; file systems allow ${MAX_NAME_BYTES}`;
+  return undefined;
 }

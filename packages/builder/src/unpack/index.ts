@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { PlannedInput } from '../plan.js';
 import { MissingToolError } from '../tools.js';
@@ -9,7 +10,7 @@ import { StagingArea } from './staging-area.js';
 export { ExtractError, UnsafeArchiveError } from './errors.js';
 
 export interface UnpackOptions {
-  /** Total bytes the unpack may write (default 8 GiB); going over is an ExtractError, as compression bombs would. */
+  /** Total bytes the unpack may write (default: `defaultUnpackLimit`); going over is an ExtractError, as compression bombs would. */
   maxBytes?: number;
 }
 
@@ -21,7 +22,17 @@ export interface UnpackedFile {
   size: number;
 }
 
-const DEFAULT_MAX_BYTES = 8 * 1024 ** 3;
+/** Real release archives expand 2-10×; a bomb expands thousands of times. */
+const MAX_EXPANSION = 100;
+const MIN_LIMIT = 256 * 1024 ** 2;
+
+/**
+ * How much one input may unpack to unless the build says otherwise: 100× its download, and at
+ * least 256 MiB. Large genuine inputs get room in proportion; a small bomb is stopped early.
+ */
+export function defaultUnpackLimit(archiveBytes: number): number {
+  return Math.max(MIN_LIMIT, MAX_EXPANSION * archiveBytes);
+}
 
 /**
  * Unpacks one downloaded input into `stageDir` as its `extract` rules say, and lists what it
@@ -35,7 +46,8 @@ export async function unpackInput(
   opts: UnpackOptions = {},
 ): Promise<UnpackedFile[]> {
   const context: ArchiveContext = { input: input.name, archive: archiveName(input, archiveFile) };
-  const staging = await StagingArea.open(stageDir, context, opts.maxBytes ?? DEFAULT_MAX_BYTES);
+  const maxBytes = opts.maxBytes ?? defaultUnpackLimit((await stat(archiveFile)).size);
+  const staging = await StagingArea.open(stageDir, context, maxBytes);
   try {
     if (input.kind === 'file') await stageSingleFile(archiveFile, input.extract, staging, context);
     else await stageArchive(archiveFile, input.kind, input.extract, staging, context);

@@ -52,7 +52,8 @@ export class StagingArea {
       if (this.bytesWritten > this.maxBytes)
         throw new ExtractError(
           this.context,
-          `writing ${target.imagePath} for ${target.owner} goes over the limit of ${this.maxBytes} bytes for ${this.context.archive} (maxBytes); is it a compression bomb?`,
+          `writing ${target.imagePath} for ${target.owner} goes over the limit of ${this.maxBytes} bytes unpacked from ${this.context.archive}; is it a compression bomb? ` +
+            'If the archive is genuine, raise the limit with --max-unpacked-size BYTES (or BAKEHOUSE_MAX_UNPACKED_SIZE).',
         );
     };
     await pipeline(

@@ -7,15 +7,17 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { PlannedInput } from '../plan.js';
 import { MissingToolError } from '../tools.js';
 import {
+  COMPRESSION_BOMBS,
   HOSTILE_TARS,
   HOSTILE_ZIPS,
+  writeCompressionBomb,
   type TarCompression,
   type TarEntrySpec,
   type ZipEntrySpec,
   writeTar,
   writeZip,
 } from '@bakehouse/fixtures';
-import { ExtractError, type UnpackedFile, UnsafeArchiveError, unpackInput } from './index.js';
+import { defaultUnpackLimit, ExtractError, type UnpackedFile, UnsafeArchiveError, unpackInput } from './index.js';
 import { StagingArea } from './staging-area.js';
 
 let root: string;
@@ -286,6 +288,27 @@ describe('unpackInput: hostile archives', () => {
     expect(error.message).toContain(JSON.stringify(offending));
   });
 
+  it.each(COMPRESSION_BOMBS)('stops $title compression bomb at the unpacked-size limit, leaving nothing', async (bomb) => {
+    const archive = path.join(root, `demo-1.0.${bomb.format}`);
+    await writeCompressionBomb(archive, bomb);
+    expect((await lstat(archive)).size * 100).toBeLessThan(bomb.unpackedBytes);
+    const kind = bomb.format === 'zip' ? 'zip' : bomb.format;
+    const error = await expectRefusal(() => unpackInput(archive, plannedInput(kind, RULES), stageDir, { maxBytes: 4 * 1024 ** 2 }));
+    expect(error).toBeInstanceOf(ExtractError);
+    expect(error.message).toContain('/usr/bin/bomb');
+    expect(error.message).toContain('compression bomb');
+    expect(error.message).toContain('--max-unpacked-size');
+  });
+
+  it('stops a bomb by default at 100× the download, at least 256 MiB', async () => {
+    expect(defaultUnpackLimit(1000)).toBe(256 * 1024 ** 2);
+    expect(defaultUnpackLimit(10 * 1024 ** 2)).toBe(1000 * 1024 ** 2);
+    const archive = path.join(root, 'demo-1.0.tar.zst');
+    await writeCompressionBomb(archive, { title: 'big', format: 'tar.zst', unpackedBytes: 264 * 1024 ** 2 });
+    const error = await expectRefusal(() => unpackInput(archive, plannedInput('tar.zst', RULES), stageDir));
+    expect(error.message).toContain(`over the limit of ${256 * 1024 ** 2} bytes`);
+  });
+
   it('refuses a symlink that stays in the archive but would leave the image where it is placed', async () => {
     const archive = await tarFixture([
       { name: 'y', content: 'y' },
@@ -358,7 +381,8 @@ describe('unpackInput: manifest mistakes and limits', () => {
     const error = await expectRefusal(() => unpackInput(archive, input, stageDir, { maxBytes: 1000 }));
     expect(error).toBeInstanceOf(ExtractError);
     expect(error.message).toContain('input "demo"');
-    expect(error.message).toContain('maxBytes');
+    expect(error.message).toContain('over the limit of 1000 bytes');
+    expect(error.message).toContain('--max-unpacked-size');
 
     await expect(unpackInput(archive, input, stageDir, { maxBytes: 1200 })).resolves.toHaveLength(2);
   });

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseSourceOverrides, type Arch, type ImageFormat, type SourceOverrides } from '@bakehouse/schema';
-import { buildExtension, createProgress, defaultCacheDir, type BuiltImage } from '@bakehouse/builder';
+import { buildExtension, createProgress, defaultCacheDir, type BuiltImage, type SigningKey } from '@bakehouse/builder';
 import { readFlatcarRelease } from '@bakehouse/upstream';
 import { findWorkspaceRoot, requireLock, selectExtensions, WorkspaceError } from '../workspace.js';
 import { printTable } from '../table.js';
@@ -14,6 +14,10 @@ export interface BuildFlags {
   cacheDir?: string;
   sources?: string;
   flatcarVersion?: string;
+  maxUnpackedSize?: string;
+  signKey?: string;
+  signCert?: string;
+  signKeySource?: string;
   quiet?: boolean;
 }
 
@@ -37,6 +41,8 @@ export async function runBuild(names: string[], flags: BuildFlags): Promise<void
           flatcarVersion,
           sources,
           sourceDateEpoch: sourceDateEpoch(),
+          maxUnpackedBytes: flags.maxUnpackedSize === undefined ? undefined : byteCount(flags.maxUnpackedSize),
+          signing: signingKey(flags),
           fetch: { cacheDir: flags.cacheDir ?? defaultCacheDir(), mirror: flags.mirror, offline: !!flags.offline, progress },
         })),
       );
@@ -55,6 +61,20 @@ function sourceDateEpoch(): number {
   const value = process.env.SOURCE_DATE_EPOCH;
   if (value === undefined || value === '') return 0;
   if (!/^\d+$/.test(value)) throw new WorkspaceError(`SOURCE_DATE_EPOCH must be a whole number of seconds, got "${value}"`);
+  return Number(value);
+}
+
+/** Both halves or neither: a key without its certificate (or the reverse) is a mistake, not a plain build. */
+function signingKey(flags: BuildFlags): SigningKey | undefined {
+  if (flags.signKey === undefined && flags.signCert === undefined) return undefined;
+  if (!flags.signKey || !flags.signCert)
+    throw new WorkspaceError('signing needs both --sign-key (BAKEHOUSE_SIGN_KEY) and --sign-cert (BAKEHOUSE_SIGN_CERT)');
+  return { key: flags.signKey, cert: flags.signCert, keySource: flags.signKeySource };
+}
+
+function byteCount(value: string): number {
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value)) || Number(value) === 0)
+    throw new WorkspaceError(`--max-unpacked-size (BAKEHOUSE_MAX_UNPACKED_SIZE) must be a positive whole number of bytes, got "${value}"`);
   return Number(value);
 }
 

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { createProgress, defaultCacheDir } from '@bakehouse/builder';
-import { LOCK_FILE } from '@bakehouse/schema';
-import { bump, BumpError, describeChanges, upstreamContext, writeBump, type BumpResult } from '@bakehouse/upstream';
+import { imageVersion, LOCK_FILE } from '@bakehouse/schema';
+import { bump, BumpError, describeChanges, revise, upstreamContext, writeBump, type BumpResult } from '@bakehouse/upstream';
 import { findWorkspaceRoot, loadAllExtensions, selectExtensions, type LoadedExtension } from '../workspace.js';
 
 export interface BumpFlags {
@@ -9,11 +9,16 @@ export interface BumpFlags {
   upstream: string[];
   cacheDir?: string;
   quiet?: boolean;
+  /** A packaging revision of the locked versions instead of an upstream move. */
+  revision?: boolean;
+  message?: string;
+  line?: string;
 }
 
 /** Moves the named extensions (without names: every one with an upstream) to new versions, rewriting locks and adding changesets. */
 export async function runBump(names: string[], flags: BumpFlags): Promise<void> {
   if (flags.to !== undefined && names.length !== 1) throw new BumpError(`--to names one version: give exactly one extension name (got ${names.length})`);
+  if (flags.revision) return runRevision(names, flags);
   const root = await findWorkspaceRoot();
   const extensions = names.length > 0 ? await selectExtensions(root, names, { staleLock: true }) : await withUpstream(root);
 
@@ -28,10 +33,27 @@ export async function runBump(names: string[], flags: BumpFlags): Promise<void> 
     progress.stop();
   }
 
+  await writeResults(root, results);
+}
+
+/** `bump NAME --revision -m WHY`: the same upstream versions and pins, the next packaging revision, and a changeset saying why. */
+async function runRevision(names: string[], flags: BumpFlags): Promise<void> {
+  if (names.length === 0) throw new BumpError('--revision re-packages named extensions: give their names (bakehouse bump NAME --revision --message "what changed")');
+  if (flags.to !== undefined) throw new BumpError('--revision keeps the locked upstream version; drop --to (or bump to the new version, which starts at revision 0)');
+  const root = await findWorkspaceRoot();
+  const extensions = await selectExtensions(root, names);
+  const results = extensions.map((extension): [LoadedExtension, BumpResult] => {
+    if (!extension.lock) throw new BumpError(`${extension.manifest.name}: ${extension.lockFile} does not exist yet; run bakehouse bump ${extension.manifest.name} first`);
+    return [extension, revise(extension.manifest.name, extension.lock, { reason: flags.message ?? '', line: flags.line })];
+  });
+  await writeResults(root, results);
+}
+
+async function writeResults(root: string, results: [LoadedExtension, BumpResult][]): Promise<void> {
   for (const [extension, result] of results) {
     const changeset = await writeBump(result, { lockFile: path.join(extension.dir, LOCK_FILE), changesetDir: path.join(root, '.changeset') });
     if (changeset === undefined) {
-      process.stdout.write(`${result.name}: up to date (${result.lock.images.map((image) => image.version).join(', ')})\n`);
+      process.stdout.write(`${result.name}: up to date (${result.lock.images.map(imageVersion).join(', ')})\n`);
       continue;
     }
     process.stdout.write(`${result.name}: ${describeChanges(result.changes).join('; ')}\n  wrote ${extension.lockFile} and ${path.relative(root, changeset)}\n`);

@@ -1,4 +1,4 @@
-import type { ExtensionManifest } from '@bakehouse/schema';
+import { imageVersion, type ExtensionManifest } from '@bakehouse/schema';
 import { findWorkspaceRoot, loadAllExtensions } from '../workspace.js';
 import { printTable } from '../table.js';
 
@@ -10,10 +10,11 @@ export async function runList(flags: { json?: boolean; graph?: boolean }): Promi
   }
   const rows = extensions.map(({ manifest: m, lock }) => ({
     name: m.name,
-    versions: lock?.images.map((image) => image.version) ?? [],
+    versions: lock?.images.map(imageVersion) ?? [],
     compat: m.release.id === '_any' ? '_any' : m.release.compat,
     arch: m.arch,
     format: m.format,
+    ...(m.lines ? { lines: m.lines } : {}),
   }));
   if (flags.json) {
     process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);

@@ -1,0 +1,85 @@
+import { access } from 'node:fs/promises';
+import path from 'node:path';
+import { sha256File } from '@bakehouse/builder';
+import { parseReleaseIndex, RELEASE_INDEX_FILE } from '@bakehouse/schema';
+import { VerificationError } from './errors.js';
+import { openTreeSource } from './files.js';
+import { checkSignature } from './gpg.js';
+import { PUBLIC_KEYRING, SHA256SUMS, SIGNATURE_SUFFIX } from './tree.js';
+
+export interface VerifyOptions {
+  /** A binary public keyring to trust instead of the one the tree publishes (pin the key you expect). */
+  keyring?: string;
+}
+
+export interface VerifyReport {
+  /** Tree-relative paths of the SHA256SUMS files whose signature checked out. */
+  signatures: string[];
+  /** Tree-relative paths of the images whose sha256 matched. */
+  images: string[];
+}
+
+/**
+ * Checks a release tree as a host would: every SHA256SUMS against its .gpg with gpgv, every
+ * listed image against its sha256, and index.json against both. Throws a VerificationError listing every problem.
+ */
+export async function verifyReleaseTree(treeDir: string, options: VerifyOptions = {}): Promise<VerifyReport> {
+  const source = openTreeSource(treeDir);
+  const indexText = await source.read(RELEASE_INDEX_FILE);
+  if (!indexText) throw new VerificationError(`${path.join(treeDir, RELEASE_INDEX_FILE)} is missing: ${treeDir} is not a release tree`);
+  const index = parseReleaseIndex(indexText.toString(), path.join(treeDir, RELEASE_INDEX_FILE));
+  const keyring = path.resolve(options.keyring ?? path.join(treeDir, PUBLIC_KEYRING));
+  if (!(await exists(keyring))) throw new VerificationError(`${keyring} is missing: the tree publishes no keyring to check signatures with`);
+
+  const problems: string[] = [];
+  const report: VerifyReport = { signatures: [], images: [] };
+  const checkedImages = new Map<string, string>();
+  const checkSums = async (sumsPath: string): Promise<Map<string, string>> => {
+    const sums = path.join(treeDir, sumsPath);
+    const listed = new Map<string, string>();
+    if (!(await exists(sums))) {
+      problems.push(`${sumsPath} is missing`);
+      return listed;
+    }
+    if (!(await exists(sums + SIGNATURE_SUFFIX))) problems.push(`${sumsPath}${SIGNATURE_SUFFIX} is missing`);
+    else if (await checkSignature(keyring, sums, sums + SIGNATURE_SUFFIX)) report.signatures.push(sumsPath);
+    else problems.push(`${sumsPath}${SIGNATURE_SUFFIX} is not a good signature of ${sumsPath} by the key in ${keyring}`);
+    const dir = path.posix.dirname(sumsPath) === '.' ? '' : `${path.posix.dirname(sumsPath)}/`;
+    for (const line of (await source.read(sumsPath))!.toString().split('\n').filter(Boolean)) {
+      const match = /^([0-9a-f]{64}) [ *](.+)$/.exec(line);
+      if (!match) {
+        problems.push(`${sumsPath}: not a sha256sum line: ${line}`);
+        continue;
+      }
+      const relative = dir + match[2]!;
+      listed.set(relative, match[1]!);
+      const actual = checkedImages.get(relative) ?? (await exists(path.join(treeDir, relative)) ? await sha256File(path.join(treeDir, relative)) : 'missing');
+      checkedImages.set(relative, actual);
+      if (actual === 'missing') problems.push(`${relative}, listed in ${sumsPath}, is missing`);
+      else if (actual !== match[1]) problems.push(`${relative} has sha256 ${actual}, but ${sumsPath} says ${match[1]}`);
+      else if (!report.images.includes(relative)) report.images.push(relative);
+    }
+    return listed;
+  };
+
+  const global = await checkSums(SHA256SUMS);
+  for (const [name, extension] of Object.entries(index.extensions)) {
+    const own = await checkSums(`${name}/${SHA256SUMS}`);
+    for (const image of extension.images) {
+      if (own.get(image.path) !== image.sha256) problems.push(`${RELEASE_INDEX_FILE} names ${image.path} (sha256 ${image.sha256}), but ${name}/${SHA256SUMS} lists ${own.get(image.path) ?? 'no such file'}`);
+      if (global.get(image.path) !== image.sha256) problems.push(`${RELEASE_INDEX_FILE} names ${image.path}, but the global ${SHA256SUMS} lists ${global.get(image.path) ?? 'no such file'}`);
+    }
+    for (const snippet of extension.snippets)
+      if (!(await exists(path.join(treeDir, snippet.path)))) problems.push(`${RELEASE_INDEX_FILE} names ${snippet.path}, which is missing`);
+  }
+  if (problems.length) throw new VerificationError(`${treeDir}: ${problems.length} problem(s):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  report.images.sort();
+  return report;
+}
+
+function exists(file: string): Promise<boolean> {
+  return access(file).then(
+    () => true,
+    () => false,
+  );
+}
