@@ -44,7 +44,7 @@ if (packagesBuild.status !== 0) {
   process.exit(1);
 }
 const builder = await import('../packages/builder/dist/index.js');
-RAW_MKSQUASHFS_FLAGS = [...builder.SQUASHFS_COMPRESSION, '-noappend', '-all-root', '-no-xattrs', '-quiet', '-no-progress'];
+RAW_MKSQUASHFS_FLAGS = [...builder.SQUASHFS_COMPRESSORS[builder.DEFAULT_SQUASHFS_COMPRESSION], '-noappend', '-all-root', '-no-xattrs', '-quiet', '-no-progress'];
 const { serveDirectory } = await import('../tools/fixtures/dist/index.js');
 const { loadAllExtensions, requireLock } = await import('../packages/cli/dist/workspace.js');
 const { writeFakeUpstream } = await import('./fake-upstream.mjs');

@@ -7,6 +7,8 @@ import { fakeBinary, mergeSysext, serveDirectory, sha256Of, writeTar, type Loopb
 import { buildExtension, LintError } from './build.js';
 import { inspectImage } from './inspect.js';
 import { readRecord } from './record.js';
+import type { SquashfsCompression } from './image.js';
+import { execa } from 'execa';
 
 let work: string;
 let site: LoopbackServer;
@@ -73,11 +75,12 @@ function lock(toolSha = pins.tool): ExtensionLock {
   };
 }
 
-async function build(name: string, m = manifest(), extra: { format?: 'squashfs' | 'erofs'; arches?: ('x86-64' | 'arm64')[]; flatcarVersion?: string; lock?: ExtensionLock } = {}) {
+async function build(name: string, m = manifest(), extra: { format?: 'squashfs' | 'erofs'; compression?: SquashfsCompression; arches?: ('x86-64' | 'arm64')[]; flatcarVersion?: string; lock?: ExtensionLock } = {}) {
   const distDir = path.join(work, name, 'dist');
   const built = await buildExtension(m, extra.lock ?? lock(), path.join(work, 'ext'), {
     arches: extra.arches ?? ['x86-64'],
     format: extra.format,
+    compression: extra.compression,
     flatcarVersion: extra.flatcarVersion,
     distDir,
     fetch: { cacheDir: path.join(work, name, 'cache') },
@@ -111,6 +114,15 @@ describe('buildExtension', () => {
       const b = await build(`repro-b-${format}`, manifest(), { format });
       expect(a.built[0]!.record.image.sha256).toBe(b.built[0]!.record.image.sha256);
       expect(await readFile(path.join(a.distDir, 'demo-1.0-x86-64.json'), 'utf8')).toBe(await readFile(path.join(b.distDir, 'demo-1.0-x86-64.json'), 'utf8'));
+    }
+  });
+
+  it('compresses squashfs with xz by default, or with the compressor asked for, and records which', async () => {
+    for (const compression of [undefined, 'gzip', 'zstd'] as const) {
+      const { distDir, built } = await build(`compression-${compression ?? 'default'}`, manifest(), { compression });
+      const { stdout } = await execa('unsquashfs', ['-s', path.join(distDir, 'demo-1.0-x86-64.raw')]);
+      expect(stdout).toContain(`Compression ${compression ?? 'xz'}`);
+      expect(built[0]!.record.compression).toBe(compression ?? 'xz');
     }
   });
 

@@ -6,7 +6,7 @@ import { replaceAtomically, sweepPartials, writeFileAtomic } from './atomic.js';
 import pLimit from 'p-limit';
 import { FetchError, fetchDownload, type FetchOptions } from './fetch/index.js';
 import { sha256File } from './hash.js';
-import { ImageError, writeImage } from './image.js';
+import { ImageError, writeImage, type SquashfsCompression } from './image.js';
 import { makeDdi, type SigningKey } from './ddi/index.js';
 import { createHash, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -20,6 +20,8 @@ import { ownedName, sweepAbandoned } from './scratch.js';
 export interface BuildOptions {
   arches: readonly Arch[];
   format?: ImageFormat;
+  /** squashfs compressor; xz unless given (see image.ts for the numbers behind it). */
+  compression?: SquashfsCompression;
   /** Where NAME-VERSION-ARCH.raw, .json and SHA256SUMS go; by default the extension's dist/. */
   distDir?: string;
   fetch: FetchOptions;
@@ -61,6 +63,7 @@ export async function buildExtension(manifest: ExtensionManifest, lock: Extensio
         extensionDir,
         arch,
         format: options.format,
+        compression: options.compression,
         flatcarVersion: options.flatcarVersion,
         sources: options.sources,
         sourceDateEpoch: options.sourceDateEpoch,
@@ -130,7 +133,7 @@ async function makeOne(
   signing: SigningKey | undefined,
 ): Promise<{ tool: string; version: string; ddi?: BuildRecord['verity'] }> {
   const identity = plan.imageName;
-  if (!signing) return writeImage({ stageDir, output, format: plan.format, sourceDateEpoch: plan.sourceDateEpoch, identity });
+  if (!signing) return writeImage({ stageDir, output, format: plan.format, compression: plan.compression, sourceDateEpoch: plan.sourceDateEpoch, identity });
   const ddi = await makeDdi({ stageDir, output, arch: plan.arch, identity, sourceDateEpoch: plan.sourceDateEpoch, signing, cacheDir: fetchOptions.cacheDir, log: (m) => fetchOptions.progress?.note(m) });
   const certificateSha256 = createHash('sha256').update(new X509Certificate(await readFile(signing.cert)).raw).digest('hex');
   return { tool: ddi.tool, version: ddi.version, ddi: { rootHash: ddi.rootHash, certificateSha256 } };

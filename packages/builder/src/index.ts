@@ -8,7 +8,7 @@ export { listTree, type TreeEntry } from './tree.js';
 export { lintTree, type LintProblem } from './lint.js';
 export { lintWorkspace, type WorkspaceProblem } from './workspace-lint.js';
 export { extensionFootprint } from './footprint.js';
-export { makeImage, ImageError, SQUASHFS_COMPRESSION } from './image.js';
+export { makeImage, ImageError, SQUASHFS_COMPRESSORS, SQUASHFS_COMPRESSION_NAMES, DEFAULT_SQUASHFS_COMPRESSION, type SquashfsCompression } from './image.js';
 export { readRecord, renderSha256Sums, type BuildRecord } from './record.js';
 export { buildExtension, buildImage, LintError, type BuildOptions, type BuiltImage } from './build.js';
 export { HOST_TOOLS, probeTool, requireTool, MissingToolError, type HostTool, type ToolName } from './tools.js';

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { DEFAULT_SQUASHFS_COMPRESSION, type SquashfsCompression } from './image.js';
 import { imageVersion, type Arch, type ExtensionManifest, type ExtractRule, type ImageFormat, type Input, type LockedImage, type SourceOverrides, type UnitSections } from '@bakehouse/schema';
 
 /** Upstream projects spell architectures differently; URL templates may use any of these. */
@@ -42,6 +43,7 @@ export interface BuildPlan {
   line?: string;
   arch: Arch;
   format: ImageFormat;
+  compression: SquashfsCompression;
   /** NAME-VERSION-ARCH: the file name (without .raw) under which the image is published. */
   imageName: string;
   extensionDir: string;
@@ -63,6 +65,7 @@ export interface PlanOptions {
   extensionDir: string;
   arch: Arch;
   format?: ImageFormat;
+  compression?: SquashfsCompression;
   /** Target Flatcar release; required by extensions with `release.compat: "release"`. */
   flatcarVersion?: string;
   sources?: SourceOverrides;
@@ -87,6 +90,7 @@ export function resolvePlan(manifest: ExtensionManifest, image: LockedImage, opt
     ...(image.line === undefined ? {} : { line: image.line }),
     arch,
     format: options.format ?? manifest.format,
+    compression: options.compression ?? DEFAULT_SQUASHFS_COMPRESSION,
     imageName: `${manifest.name}-${version}-${arch}`,
     extensionDir: options.extensionDir,
     filesDir: path.resolve(options.extensionDir, manifest.files),

@@ -14,6 +14,8 @@ export interface BuildRecord {
   arch: string;
   /** "ddi": a signed discoverable disk image (GPT: erofs root, dm-verity hash, PKCS#7 signature). */
   format: ImageFormat | 'ddi';
+  /** squashfs images: the compressor. */
+  compression?: string;
   image: { file: string; sha256: string; bytes: number };
   /** Signed DDIs: the dm-verity root hash the signature covers, and the sha256 (DER) of the certificate that verifies it. */
   verity?: { rootHash: string; certificateSha256: string };
@@ -40,6 +42,7 @@ export function createRecord(
     ...(plan.line === undefined ? {} : { line: plan.line }),
     arch: plan.arch,
     format: verity ? 'ddi' : plan.format,
+    ...(!verity && plan.format === 'squashfs' ? { compression: plan.compression } : {}),
     image,
     ...(verity ? { verity } : {}),
     extensionRelease: Object.fromEntries(plan.extensionRelease),

@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ARCHES, IMAGE_FORMATS, ManifestError } from '@bakehouse/schema';
+import { SQUASHFS_COMPRESSION_NAMES } from '@bakehouse/builder';
 import { runBuild } from './commands/build.js';
 import { runBump } from './commands/bump.js';
 import { runDoctor } from './commands/doctor.js';
@@ -60,6 +61,7 @@ export function createProgram(): Command {
     .argument('[names...]', 'extensions to build')
     .addOption(new Option('--arch <arch>', 'architecture to build').choices([...ARCHES, 'all']).default('all').env('BAKEHOUSE_ARCH'))
     .addOption(new Option('--format <format>', 'image format, overriding the manifest').choices(IMAGE_FORMATS).env('BAKEHOUSE_FORMAT'))
+    .addOption(new Option('--compression <compressor>', 'squashfs compressor: xz (default, smallest), zstd, or gzip (fastest to build; for iteration and tests, not releases)').choices(SQUASHFS_COMPRESSION_NAMES).env('BAKEHOUSE_COMPRESSION'))
     .addOption(new Option('--mirror <dir-or-url>', 'content-addressed mirror (<mirror>/sha256/<hex>) tried before upstream').env('BAKEHOUSE_MIRROR'))
     .addOption(new Option('--offline', 'use only the download cache and the mirror').env('BAKEHOUSE_OFFLINE'))
     .addOption(new Option('--cache-dir <dir>', 'download cache').env('BAKEHOUSE_CACHE_DIR'))
@@ -166,6 +168,7 @@ export function createProgram(): Command {
     .option('--keep <n>', 'versions kept per extension and line', '3')
     .addOption(new Option('--key-id <id>', 'signing key in the keyring (needed when it holds several)').env('BAKEHOUSE_SIGNING_KEY_ID'))
     .option('--gnupg-home <dir>', 'keyring holding the signing key (default: $GNUPGHOME or ~/.gnupg; BAKEHOUSE_SIGNING_KEY overrides both)')
+    .addOption(new Option('--verity-cert <file>', 'certificate the signed DDIs were built with (build --sign-cert): published in the tree, installed into /etc/verity.d/ by the Ignition snippets').env('BAKEHOUSE_SIGN_CERT'))
     .option('--no-catalog', 'skip the HTML catalog pages')
     .option('--oci <registry/repository>', 'also push each image as an OCI artifact, tagged VERSION-ARCH and latest-ARCH')
     .option('--insecure', 'plain HTTP to the registry')

@@ -1,4 +1,5 @@
 import { Document, Scalar } from 'yaml';
+import { HOST_VERITY_DIR } from './certificates.js';
 import { renderTransfer, transferName, type TransferOptions } from './sysupdate.js';
 
 /** Where hosts look for the key that checks SHA256SUMS.gpg (systemd-sysupdate's import-pubring). */
@@ -12,6 +13,8 @@ export interface ProvisioningInput {
   image: { path: string; sha256: string };
   /** The binary public keyring in the tree and its sha256. */
   pubring: { path: string; sha256: string };
+  /** Signed DDIs: the certificate in the tree (path, sha256 of the file) that hosts must trust from /etc/verity.d. */
+  verityCertificate?: { path: string; sha256: string };
   /** Flatcar built-ins to mask with a /dev/null link. */
   maskBuiltins: readonly string[];
 }
@@ -49,6 +52,10 @@ function provisioning(input: ProvisioningInput): { files: FileEntry[]; links: Li
       { path: `/etc/sysupdate.${extension}.d/${transferName(extension, line)}.conf`, mode: 0o644, inline: renderTransfer(transfer) },
       // Another extension's snippet writes the same key: overwrite keeps merged configs valid.
       { path: HOST_PUBRING, mode: 0o644, source: `${baseUrl}/${pubring.path}`, sha256: pubring.sha256, overwrite: true },
+      // Named by fingerprint, so snippets of images signed alike write the same file and merge cleanly.
+      ...(input.verityCertificate
+        ? [{ path: `${HOST_VERITY_DIR}/${input.verityCertificate.path.split('/').pop()!}`, mode: 0o644, source: `${baseUrl}/${input.verityCertificate.path}`, sha256: input.verityCertificate.sha256, overwrite: true }]
+        : []),
     ],
     links: [
       { path: `/etc/extensions/${extension}.raw`, target: installed },

@@ -53,6 +53,7 @@ function indexEntry(manifest: ExtensionManifest, record: BuildRecord, recordFile
     sha256: record.image.sha256,
     bytes: record.image.bytes,
     compatibility: compatibility(record.extensionRelease, recordFile),
+    ...verity(record, recordFile),
     requires: manifest.requires.map(requirementText),
     conflicts: { extensions: [...manifest.conflicts.extensions].sort(), builtins: [...manifest.conflicts.builtins].sort() },
   };
@@ -61,6 +62,13 @@ function indexEntry(manifest: ExtensionManifest, record: BuildRecord, recordFile
 /** "a" for a plain requirement, "a | b" for { anyOf: [a, b] }. */
 export function requirementText(requirement: ExtensionManifest['requires'][number]): string {
   return typeof requirement === 'string' ? requirement : requirement.anyOf.join(' | ');
+}
+
+/** A signed DDI's root hash and certificate; a record that says "ddi" without them was not written by this builder. */
+function verity(record: BuildRecord, recordFile: string): Pick<ReleaseIndexImage, 'verity'> {
+  if (record.format !== 'ddi') return {};
+  if (!record.verity) throw new PublishError(`${recordFile}: format is "ddi" but the record has no verity (rootHash, certificateSha256): rebuild the image with bakehouse build ${record.name} --sign-key KEY --sign-cert CERT`);
+  return { verity: { rootHash: record.verity.rootHash, certificateSha256: record.verity.certificateSha256 } };
 }
 
 function compatibility(release: Record<string, string>, recordFile: string): ReleaseIndexImage['compatibility'] {

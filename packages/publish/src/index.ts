@@ -1,4 +1,5 @@
 export { publishTree, retain, DEFAULT_KEEP, PUBLIC_KEY_ASC, PUBLIC_KEYRING, SHA256SUMS, type PublishOptions, type PublishResult } from './tree.js';
+export { readVerityCertificate, certificateFileName, HOST_VERITY_DIR, type PublishedCertificate } from './certificates.js';
 export { collectBuiltImages, type PublishExtension, type BuiltImageFile } from './images.js';
 export { verifyReleaseTree, type VerifyOptions, type VerifyReport } from './verify.js';
 export { createSigningKey, exportPublicKey, openSigner, checkSignature, SIGNING_KEY_ENV, type KeyAlgorithm, type Signer, type SignerOptions } from './gpg.js';

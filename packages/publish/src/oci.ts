@@ -10,7 +10,7 @@ import { replaceAtomically } from './files.js';
 
 /** The manifest's artifactType: a systemd-sysext image published by Bakehouse. */
 export const SYSEXT_ARTIFACT_TYPE = 'application/vnd.bakehouse.sysext.v1';
-/** The layer's media type names the filesystem: ...layer.v1.squashfs or ...layer.v1.erofs. */
+/** The layer's media type names the image format: ...layer.v1.squashfs, ...layer.v1.erofs or ...layer.v1.ddi (signed). */
 export const SYSEXT_LAYER_PREFIX = 'application/vnd.bakehouse.sysext.layer.v1.';
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 export const OCI_EMPTY = 'application/vnd.oci.empty.v1+json';
@@ -22,6 +22,9 @@ export const ANNOTATION = {
   arch: 'dev.bakehouse.sysext.arch',
   sha256: 'dev.bakehouse.sysext.sha256',
   line: 'dev.bakehouse.sysext.line',
+  /** Signed DDIs: the dm-verity root hash, and the sha256 (DER) of the certificate hosts need in /etc/verity.d/. */
+  verityRootHash: 'dev.bakehouse.sysext.verity.roothash',
+  verityCertificate: 'dev.bakehouse.sysext.verity.certificate-sha256',
 } as const;
 const TITLE = 'org.opencontainers.image.title';
 
@@ -156,6 +159,7 @@ export async function pushImage(target: string, image: ReleaseIndexImage, file: 
       [ANNOTATION.arch]: image.arch,
       [ANNOTATION.sha256]: image.sha256,
       ...(image.line === undefined ? {} : { [ANNOTATION.line]: image.line }),
+      ...(image.verity ? { [ANNOTATION.verityRootHash]: image.verity.rootHash, [ANNOTATION.verityCertificate]: image.verity.certificateSha256 } : {}),
       [TITLE]: fileName,
       'org.opencontainers.image.version': image.version,
     },

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { writeCatalog } from '@bakehouse/catalog';
 import { parseReleaseIndex, RELEASE_INDEX_FILE, type ReleaseIndex, type ReleaseIndexImage, type ReleaseIndexSnippet } from '@bakehouse/schema';
+import { certificatesFor, checkBuiltCertificates, readVerityCertificate } from './certificates.js';
 import { PublishError } from './errors.js';
 import { copyAtomically, openTreeSource, writeIfChanged, type TreeSource } from './files.js';
 import { checkSignature, type Signer } from './gpg.js';
@@ -30,6 +31,8 @@ export interface PublishOptions {
   previous?: string;
   /** Versions kept per extension and line. */
   keep?: number;
+  /** The certificate signed DDIs were built with (PEM or DER; the builder's --sign-cert). Needed when a DDI is published. */
+  verityCertificate?: string;
   /** Writes the HTML catalog (index.html, EXT/index.html) into the finished tree; default true. */
   catalog?: boolean;
 }
@@ -61,8 +64,11 @@ export async function publishTree(options: PublishOptions): Promise<PublishResul
   if (!baseUrl) throw new PublishError('the tree needs its public URL for the sysupdate transfers and Ignition configs: pass --base-url https://HOST/PATH');
 
   const built = (await Promise.all(options.extensions.map(collectBuiltImages))).flat();
+  const givenCertificate = options.verityCertificate ? await readVerityCertificate(options.verityCertificate) : undefined;
+  checkBuiltCertificates(built, givenCertificate, options.verityCertificate);
   const images = mergeImages(previous, built, previousSource?.location);
   const retained = retain(images, keep);
+  const certificates = await certificatesFor(retained, givenCertificate, previous, previousSource);
 
   const written: string[] = [];
   const write = async (relative: string, content: string | Buffer) => {
@@ -73,6 +79,7 @@ export async function publishTree(options: PublishOptions): Promise<PublishResul
   const pubring = await options.signer.publicKey(false);
   await write(PUBLIC_KEY_ASC, await options.signer.publicKey(true));
   await write(PUBLIC_KEYRING, pubring);
+  for (const certificate of certificates) await write(certificate.entry.path, certificate.pem);
 
   const retainedPaths = new Set(retained.map((i) => i.path));
   for (const image of built) {
@@ -115,7 +122,8 @@ export async function publishTree(options: PublishOptions): Promise<PublishResul
         for (const arch of [...new Set(own.map((i) => i.arch))].sort()) {
           const latest = own.filter((i) => i.arch === arch && (line === undefined || i.line === line)).sort((a, b) => compareVersions(b.version, a.version))[0];
           if (!latest) continue;
-          const input = { extension: name, baseUrl, ...lineField, image: latest, pubring: pubringRef, maskBuiltins: latest.conflicts.builtins };
+          const certificate = certificates.find((c) => c.entry.certificateSha256 === latest.verity?.certificateSha256)?.entry;
+          const input = { extension: name, baseUrl, ...lineField, image: latest, pubring: pubringRef, ...(certificate ? { verityCertificate: certificate } : {}), maskBuiltins: latest.conflicts.builtins };
           await write(`${base}-${arch}.bu`, renderButane(input));
           await write(`${base}-${arch}.ign`, renderIgnition(input));
           snippets.push({ kind: 'butane', path: `${base}-${arch}.bu`, arch, ...lineField }, { kind: 'ignition', path: `${base}-${arch}.ign`, arch, ...lineField });
@@ -134,12 +142,19 @@ export async function publishTree(options: PublishOptions): Promise<PublishResul
         snippets,
       };
     }
-    await sign(SHA256SUMS, renderSums(retained, ''));
+    // The certificates are listed too: the signed global SHA256SUMS vouches for them.
+    await sign(SHA256SUMS, renderSums([...retained, ...certificates.map((c) => c.entry)], ''));
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
 
-  const index: ReleaseIndex = { indexVersion: 1, baseUrl, publicKeys: [PUBLIC_KEY_ASC, PUBLIC_KEYRING], extensions };
+  const index: ReleaseIndex = {
+    indexVersion: 1,
+    baseUrl,
+    publicKeys: [PUBLIC_KEY_ASC, PUBLIC_KEYRING],
+    ...(certificates.length > 0 ? { verityCertificates: certificates.map((c) => c.entry) } : {}),
+    extensions,
+  };
   await write(RELEASE_INDEX_FILE, `${JSON.stringify(index, null, 2)}\n`);
   if (options.catalog !== false) await writeCatalog({ treeDir: outDir, index, manifests: options.extensions.map((e) => e.manifest) });
 
@@ -160,6 +175,8 @@ async function readPreviousIndex(source: TreeSource): Promise<ReleaseIndex | und
     const wrong = paths.find((p) => !p.startsWith(`${name}/`) || !/^[^/]+\/[A-Za-z0-9][A-Za-z0-9._+~^-]*$/.test(p));
     if (wrong) throw new PublishError(`${file}: extensions.${name} names "${wrong}", which is not a file directly inside ${name}/; this is not a tree bakehouse wrote`);
   }
+  const wrongCertificate = index.verityCertificates?.find((c) => !/^[A-Za-z0-9][A-Za-z0-9._+~^-]*$/.test(c.path));
+  if (wrongCertificate) throw new PublishError(`${file}: verityCertificates names "${wrongCertificate.path}", which is not a file at the tree's root; this is not a tree bakehouse wrote`);
   return index;
 }
 
@@ -201,8 +218,8 @@ export function retain(images: readonly ReleaseIndexImage[], keep: number): Rele
 }
 
 /** sha256sum format, paths relative to the SHA256SUMS file, sorted. */
-function renderSums(images: readonly ReleaseIndexImage[], prefix: string): string {
-  return images
+function renderSums(files: readonly { path: string; sha256: string }[], prefix: string): string {
+  return files
     .map((i) => [i.path.slice(prefix.length), i.sha256] as const)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([file, sum]) => `${sum}  ${file}\n`)
@@ -234,7 +251,10 @@ async function signText(signer: Signer, content: string, scratch: string): Promi
 
 /** Images and snippets the previous index named and the new one does not. */
 function unnamedNow(previous: ReleaseIndex | undefined, index: ReleaseIndex): string[] {
-  const paths = (i: ReleaseIndex | undefined) => Object.values(i?.extensions ?? {}).flatMap((e) => [...e.images.map((x) => x.path), ...e.snippets.map((x) => x.path)]);
+  const paths = (i: ReleaseIndex | undefined) => [
+    ...Object.values(i?.extensions ?? {}).flatMap((e) => [...e.images.map((x) => x.path), ...e.snippets.map((x) => x.path)]),
+    ...(i?.verityCertificates ?? []).map((c) => c.path),
+  ];
   const named = new Set(paths(index));
   return [...new Set(paths(previous))].filter((p) => !named.has(p)).sort();
 }

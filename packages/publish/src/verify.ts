@@ -1,3 +1,4 @@
+import { createHash, X509Certificate } from 'node:crypto';
 import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { sha256File } from '@bakehouse/builder';
@@ -63,11 +64,27 @@ export async function verifyReleaseTree(treeDir: string, options: VerifyOptions 
   };
 
   const global = await checkSums(SHA256SUMS);
+  // A DDI's certificate is what hosts trust: it must be in the tree, listed in the signed global SHA256SUMS, and be the certificate its entry names.
+  const certificates = new Set<string>();
+  for (const certificate of index.verityCertificates ?? []) {
+    certificates.add(certificate.certificateSha256);
+    if (global.get(certificate.path) !== certificate.sha256) {
+      problems.push(`${RELEASE_INDEX_FILE} names the verity certificate ${certificate.path} (sha256 ${certificate.sha256}), but the global ${SHA256SUMS} lists ${global.get(certificate.path) ?? 'no such file'}`);
+      continue;
+    }
+    const bytes = await source.read(certificate.path);
+    const fingerprint = bytes ? certificateSha256(bytes) : undefined;
+    if (fingerprint !== certificate.certificateSha256)
+      problems.push(`${certificate.path} is ${fingerprint ? `the certificate ${fingerprint}` : 'not an X.509 certificate'}, but ${RELEASE_INDEX_FILE} says ${certificate.certificateSha256}`);
+  }
   for (const [name, extension] of Object.entries(index.extensions)) {
     const own = await checkSums(`${name}/${SHA256SUMS}`);
     for (const image of extension.images) {
       if (own.get(image.path) !== image.sha256) problems.push(`${RELEASE_INDEX_FILE} names ${image.path} (sha256 ${image.sha256}), but ${name}/${SHA256SUMS} lists ${own.get(image.path) ?? 'no such file'}`);
       if (global.get(image.path) !== image.sha256) problems.push(`${RELEASE_INDEX_FILE} names ${image.path}, but the global ${SHA256SUMS} lists ${global.get(image.path) ?? 'no such file'}`);
+      if (image.format === 'ddi' && !image.verity) problems.push(`${RELEASE_INDEX_FILE}: ${image.path} is a DDI without verity (rootHash, certificateSha256)`);
+      if (image.verity && !certificates.has(image.verity.certificateSha256))
+        problems.push(`${image.path} is signed with the certificate ${image.verity.certificateSha256}, which ${RELEASE_INDEX_FILE} does not list in verityCertificates`);
     }
     for (const snippet of extension.snippets)
       if (!(await exists(path.join(treeDir, snippet.path)))) problems.push(`${RELEASE_INDEX_FILE} names ${snippet.path}, which is missing`);
@@ -75,6 +92,14 @@ export async function verifyReleaseTree(treeDir: string, options: VerifyOptions 
   if (problems.length) throw new VerificationError(`${treeDir}: ${problems.length} problem(s):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   report.images.sort();
   return report;
+}
+
+function certificateSha256(bytes: Buffer): string | undefined {
+  try {
+    return createHash('sha256').update(new X509Certificate(bytes).raw).digest('hex');
+  } catch {
+    return undefined;
+  }
 }
 
 function exists(file: string): Promise<boolean> {

@@ -22,4 +22,4 @@ export { ManifestError, formatFieldPath, type FieldProblem } from './errors.js';
 export { extensionJsonSchema } from './json-schema.js';
 export { SourceOverrides, parseSourceOverrides } from './sources.js';
 export { ExtensionLock, LOCK_FILE, REVISION_MARKER, imageVersion, parseLock, parseLockStructure, type LockedDeb, type LockedImage, type LockedInput } from './lock.js';
-export { ReleaseIndex, RELEASE_INDEX_FILE, parseReleaseIndex, type ReleaseIndexImage, type ReleaseIndexSnippet } from './release-index.js';
+export { ReleaseIndex, RELEASE_INDEX_FILE, parseReleaseIndex, type ReleaseIndexImage, type ReleaseIndexSnippet, type ReleaseIndexVerityCertificate } from './release-index.js';

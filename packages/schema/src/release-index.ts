@@ -32,6 +32,23 @@ const IndexImage = z
     compatibility: Compatibility,
     requires: z.array(z.string()),
     conflicts: Conflicts,
+    verity: z
+      .object({
+        rootHash: z.string().regex(/^[0-9a-f]{64,128}$/, 'the dm-verity root hash in lowercase hex'),
+        certificateSha256: Sha256.describe('sha256 of the DER certificate that verifies the signature; one of verityCertificates'),
+      })
+      .strict()
+      .optional()
+      .describe('signed DDIs (format "ddi") only'),
+  })
+  .strict();
+
+/** A certificate that verifies signed DDIs; hosts trust it from /etc/verity.d/. `path` is relative to the tree root. */
+const IndexVerityCertificate = z
+  .object({
+    path: z.string().min(1),
+    sha256: Sha256.describe('sha256 of the PEM file, what Ignition verifies on download'),
+    certificateSha256: Sha256.describe('sha256 of the DER certificate (its SHA-256 fingerprint), what build records and images name'),
   })
   .strict();
 
@@ -67,6 +84,7 @@ export const ReleaseIndex = z
     indexVersion: z.literal(1),
     baseUrl: z.string().optional(),
     publicKeys: z.array(z.string()).describe('tree-relative paths of the signing key(s), e.g. bakehouse.pub.asc'),
+    verityCertificates: z.array(IndexVerityCertificate).optional().describe('certificates of the signed DDIs the tree holds; absent when it holds none'),
     extensions: z.record(z.string(), IndexExtension),
   })
   .strict();
@@ -74,6 +92,7 @@ export const ReleaseIndex = z
 export type ReleaseIndex = z.infer<typeof ReleaseIndex>;
 export type ReleaseIndexImage = z.infer<typeof IndexImage>;
 export type ReleaseIndexSnippet = z.infer<typeof IndexSnippet>;
+export type ReleaseIndexVerityCertificate = z.infer<typeof IndexVerityCertificate>;
 
 /** Parses index.json text; errors name the file and the field. */
 export function parseReleaseIndex(text: string, file: string): ReleaseIndex {

@@ -17,7 +17,7 @@ beforeAll(async () => {
   workspace = await scratchWorkspace(['oem-qemu', 'oem-hyperv']);
   const result = await runBakehouse(['build', 'oem-qemu', 'oem-hyperv', '--arch', 'x86-64', '--flatcar-version', FLATCAR.VERSION_ID], {
     cwd: workspace,
-    env: { BAKEHOUSE_CACHE_DIR: path.join(work, 'cache') },
+    env: { BAKEHOUSE_CACHE_DIR: path.join(work, 'cache'), BAKEHOUSE_COMPRESSION: 'gzip' },
   });
   expect(result.exitCode, result.all).toBe(0);
   const record = (await readFile(path.join(workspace, 'extensions/oem-qemu/dist/SHA256SUMS'), 'utf8')).split(/\s+/)[1]!;
@@ -59,7 +59,7 @@ describe('OEM extensions', () => {
   });
 
   it('refuses to build a release-pinned image without a target release', async () => {
-    const result = await runBakehouse(['build', 'oem-qemu', '--arch', 'x86-64'], { cwd: workspace, env: { BAKEHOUSE_CACHE_DIR: path.join(work, 'cache') } });
+    const result = await runBakehouse(['build', 'oem-qemu', '--arch', 'x86-64'], { cwd: workspace, env: { BAKEHOUSE_CACHE_DIR: path.join(work, 'cache'), BAKEHOUSE_COMPRESSION: 'gzip' } });
     expect(result.exitCode).toBe(1);
     expect(result.stderr).toContain('oem-qemu is pinned to a Flatcar release');
     expect(result.stderr).toContain('flatcar.json');

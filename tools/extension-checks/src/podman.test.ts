@@ -22,7 +22,7 @@ let image: string;
 beforeAll(async () => {
   work = await mkdtemp(path.join(os.tmpdir(), 'podman-check-'));
   workspace = await scratchWorkspace(['podman']);
-  const result = await runBakehouse(['build', 'podman'], { cwd: workspace, env: { BAKEHOUSE_CACHE_DIR: path.join(work, 'cache') } });
+  const result = await runBakehouse(['build', 'podman'], { cwd: workspace, env: { BAKEHOUSE_CACHE_DIR: path.join(work, 'cache'), BAKEHOUSE_COMPRESSION: 'gzip' } });
   expect(result.exitCode, result.all).toBe(0);
   const dist = path.join(workspace, 'extensions/podman/dist');
   const recordFile = (await readdir(dist)).find((f) => f.endsWith('-x86-64.json'));
@@ -99,7 +99,7 @@ describe('podman from Debian', () => {
   it('builds the same bytes again from the lock', async () => {
     const again = await scratchWorkspace(['podman']);
     try {
-      const result = await runBakehouse(['build', 'podman', '--arch', 'x86-64'], { cwd: again, env: { BAKEHOUSE_CACHE_DIR: path.join(work, 'cache') } });
+      const result = await runBakehouse(['build', 'podman', '--arch', 'x86-64'], { cwd: again, env: { BAKEHOUSE_CACHE_DIR: path.join(work, 'cache'), BAKEHOUSE_COMPRESSION: 'gzip' } });
       expect(result.exitCode, result.all).toBe(0);
       const second = await readRecord(path.join(again, 'extensions/podman/dist', record.image.file.replace(/\.raw$/, '.json')));
       expect(second.image.sha256).toBe(record.image.sha256);

@@ -47,6 +47,7 @@ beforeAll(async () => {
     GNUPGHOME: gnupgHome,
     // Bump verifies every pinned file into this cache; builds then need nothing else.
     BAKEHOUSE_CACHE_DIR: path.join(work, 'cache'),
+    BAKEHOUSE_COMPRESSION: 'gzip',
     BAKEHOUSE_OFFLINE: '1',
     TURBO_TELEMETRY_DISABLED: '1',
     CI: '1',

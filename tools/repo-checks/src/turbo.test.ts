@@ -54,7 +54,7 @@ beforeAll(async () => {
     ...(await kubernetesUpstream(site, upstream.url, { releases: { '1.36.3': '1.36.0', '1.35.7': '1.35.0', '1.34.10': '1.34.0' }, cni: '1.9.1' })),
   };
   await writeFile(sourcesFile, JSON.stringify(sources));
-  env = { ...process.env, BAKEHOUSE_SOURCES: sourcesFile, BAKEHOUSE_CACHE_DIR: path.join(clone, '.fixture-cache'), TURBO_TELEMETRY_DISABLED: '1', CI: '1' } as Record<string, string>;
+  env = { ...process.env, BAKEHOUSE_SOURCES: sourcesFile, BAKEHOUSE_CACHE_DIR: path.join(clone, '.fixture-cache'), BAKEHOUSE_COMPRESSION: 'gzip', TURBO_TELEMETRY_DISABLED: '1', CI: '1' } as Record<string, string>;
 }, 300_000);
 
 afterAll(async () => {

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseSourceOverrides, type Arch, type ImageFormat, type SourceOverrides } from '@bakehouse/schema';
-import { buildExtension, createProgress, defaultCacheDir, type BuiltImage, type SigningKey } from '@bakehouse/builder';
+import { buildExtension, createProgress, defaultCacheDir, type BuiltImage, type SigningKey, type SquashfsCompression } from '@bakehouse/builder';
 import { readFlatcarRelease } from '@bakehouse/upstream';
 import { findWorkspaceRoot, requireLock, selectExtensions, WorkspaceError } from '../workspace.js';
 import { printTable } from '../table.js';
@@ -9,6 +9,7 @@ import { printTable } from '../table.js';
 export interface BuildFlags {
   arch: Arch | 'all';
   format?: ImageFormat;
+  compression?: SquashfsCompression;
   mirror?: string;
   offline?: boolean;
   cacheDir?: string;
@@ -38,6 +39,7 @@ export async function runBuild(names: string[], flags: BuildFlags): Promise<void
         ...(await buildExtension(manifest, requireLock(extension), dir, {
           arches,
           format: flags.format,
+          compression: flags.compression,
           flatcarVersion,
           sources,
           sourceDateEpoch: sourceDateEpoch(),

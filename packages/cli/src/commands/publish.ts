@@ -13,6 +13,7 @@ export interface PublishFlags {
   oci?: string;
   insecure?: boolean;
   catalog: boolean;
+  verityCert?: string;
 }
 
 /** Publishes the images already built into each extension's dist/: never builds. */
@@ -34,7 +35,7 @@ export async function runPublish(names: string[], flags: PublishFlags): Promise<
     const keep = Number(flags.keep);
     const signer = await openSigner({ keyId: flags.keyId, gnupgHome: flags.gnupgHome });
     try {
-      const result = await publishTree({ outDir: flags.out, extensions, signer, baseUrl: flags.baseUrl, previous: flags.previous, keep, catalog: flags.catalog });
+      const result = await publishTree({ outDir: flags.out, extensions, signer, baseUrl: flags.baseUrl, previous: flags.previous, keep, catalog: flags.catalog, verityCertificate: flags.verityCert });
       const images = Object.values(result.index.extensions).reduce((n, e) => n + e.images.length, 0);
       process.stdout.write(`${flags.out}: ${images} image(s) of ${Object.keys(result.index.extensions).length} extension(s), signed by ${signer.fingerprint}\n`);
       for (const file of result.written) process.stdout.write(`  wrote   ${file}\n`);
