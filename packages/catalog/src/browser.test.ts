@@ -2,12 +2,11 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { LoopbackServer } from '@bakehouse/fixtures';
+import { serveDirectory, type LoopbackServer } from '@bakehouse/fixtures';
 import { RELEASE_INDEX_FILE, parseReleaseIndex, type ReleaseIndex } from '@bakehouse/schema';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeSampleTree } from './sample.js';
-import { serveTree } from './test-support/serve.js';
 import { writeCatalog } from './write.js';
 
 interface Watched {
@@ -31,7 +30,7 @@ describe('catalog in Chromium', () => {
     await writeCatalog({ treeDir: tree, ...sample });
     // What operators' tooling would do: read the published index back from disk.
     index = parseReleaseIndex(await readFile(path.join(tree, RELEASE_INDEX_FILE), 'utf8'), RELEASE_INDEX_FILE);
-    server = await serveTree(tree);
+    server = await serveDirectory(tree);
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox'] });
     context = await browser.newContext();
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: server.url });

@@ -2,12 +2,11 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import os from 'node:os';
 import path from 'node:path';
 import { sha256File } from '@bakehouse/builder';
-import { runBakehouse, type LoopbackServer } from '@bakehouse/fixtures';
+import { runBakehouse, serveDirectory, type LoopbackServer } from '@bakehouse/fixtures';
 import { RELEASE_INDEX_FILE, parseReleaseIndex, type ReleaseIndex } from '@bakehouse/schema';
 import { execa } from 'execa';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { serveTree } from './test-support/serve.js';
 
 /**
  * End to end: a real (tiny) extension is built, signed and published with the `bakehouse` CLI,
@@ -59,7 +58,7 @@ describe('catalog published by bakehouse publish', () => {
       await execa('gpgconf', ['--homedir', gnupgHome, '--kill', 'all'], { reject: false });
     }
     index = parseReleaseIndex(await readFile(path.join(tree, RELEASE_INDEX_FILE), 'utf8'), RELEASE_INDEX_FILE);
-    server = await serveTree(tree);
+    server = await serveDirectory(tree);
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: ['--no-sandbox'] });
   });
 
