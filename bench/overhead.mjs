@@ -45,7 +45,7 @@ if (packagesBuild.status !== 0) {
 }
 const builder = await import('../packages/builder/dist/index.js');
 RAW_MKSQUASHFS_FLAGS = [...builder.SQUASHFS_COMPRESSORS[builder.DEFAULT_SQUASHFS_COMPRESSION], '-noappend', '-all-root', '-no-xattrs', '-quiet', '-no-progress'];
-const { serveDirectory } = await import('../tools/fixtures/dist/index.js');
+const { freshCheckout, serveDirectory } = await import('../tools/fixtures/dist/index.js');
 const { loadAllExtensions, requireLock } = await import('../packages/cli/dist/workspace.js');
 const { writeFakeUpstream } = await import('./fake-upstream.mjs');
 const { timeNoopTurboRun, flatcarBumpRebuilds } = await import('./turbo-noop.mjs');
@@ -54,6 +54,8 @@ const { measureSizes, printSizes } = await import('./sizes.mjs');
 const scratch = await mkdtemp(path.join(os.tmpdir(), 'bakehouse-bench-'));
 const siteDir = path.join(scratch, 'site');
 const upstream = await serveDirectory(siteDir);
+/** The Turbo runs build every extension from fake upstream files: in a throw-away checkout, so the repository's dist/ never holds them. */
+let turboWorkspace;
 try {
   // Every image a full build makes: each extension's locked versions (one per line) for each arch.
   const targets = (await loadAllExtensions(REPO_ROOT)).flatMap((extension) =>
@@ -77,13 +79,16 @@ try {
   const sourcesFile = path.join(scratch, 'sources.json');
   await writeFile(sourcesFile, JSON.stringify(turboSources));
   // A new sources path each run: Turbo hashes the variable's value, so the first run rebuilds against this upstream.
-  const turboEnv = { ...process.env, BAKEHOUSE_SOURCES: sourcesFile, BAKEHOUSE_CACHE_DIR: path.join(scratch, 'turbo-cache'), TURBO_TELEMETRY_DISABLED: '1' };
-  const turboNoop = { command: 'pnpm exec turbo run build', ...(await timeNoopTurboRun(REPO_ROOT, turboEnv)) };
+  // The workspace packages come from the repository's Turbo cache (hits); a remote cache never receives the fakes.
+  const { TURBO_API: _api, TURBO_TOKEN: _token, TURBO_TEAM: _team, ...env } = process.env;
+  const turboEnv = { ...env, BAKEHOUSE_SOURCES: sourcesFile, BAKEHOUSE_CACHE_DIR: path.join(scratch, 'turbo-cache'), TURBO_CACHE_DIR: path.join(REPO_ROOT, '.turbo/cache'), TURBO_TELEMETRY_DISABLED: '1' };
+  turboWorkspace = await freshCheckout(REPO_ROOT);
+  const turboNoop = { command: 'pnpm exec turbo run build', ...(await timeNoopTurboRun(turboWorkspace, turboEnv)) };
 
   log('counting what a Flatcar release bump rebuilds (turbo --dry-run)');
   const imagesOf = {};
   for (const target of targets) imagesOf[target.manifest.name] = (imagesOf[target.manifest.name] ?? 0) + 1;
-  const flatcarBump = await flatcarBumpRebuilds(REPO_ROOT, turboEnv, nextFlatcarRelease(flatcarVersion), imagesOf);
+  const flatcarBump = await flatcarBumpRebuilds(turboWorkspace, turboEnv, nextFlatcarRelease(flatcarVersion), imagesOf);
 
   // Sizes: one image per extension, staged by the builder; the Debian closures' packages are
   // already in the Turbo run's cache, the other inputs are the realistic fake assets.
@@ -116,6 +121,7 @@ try {
 } finally {
   await upstream.close();
   await rm(scratch, { recursive: true, force: true });
+  if (turboWorkspace) await rm(turboWorkspace, { recursive: true, force: true });
 }
 
 /**

@@ -27,6 +27,7 @@ export default defineExtension({
       extract: [{ to: '/usr/bin/runc', mode: 0o755 }],
     },
   ],
+  // As Flatcar's containerd-flatcar (see README); `replaces` makes `bakehouse lint` check it.
   units: {
     'containerd.service': {
       Unit: {
@@ -35,13 +36,22 @@ export default defineExtension({
         After: 'network.target local-fs.target',
       },
       Service: {
-        ExecStartPre: '-/sbin/modprobe overlay',
-        ExecStart: '/usr/bin/containerd --config /usr/share/containerd/config.toml',
-        Type: 'notify',
         Delegate: true,
+        // /opt/bin for runtimes installed there (nvidia-container-runtime).
+        Environment: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/opt/bin', 'CONTAINERD_CONFIG=/usr/share/containerd/config.toml'],
+        ExecStartPre: [
+          '-/sbin/modprobe overlay',
+          // The socket path Flatcar's dockerd and tools written for it use.
+          '/usr/bin/mkdir -p /run/docker/libcontainerd',
+          '/usr/bin/ln -fs /run/containerd/containerd.sock /run/docker/libcontainerd/docker-containerd.sock',
+        ],
+        ExecStart: '/usr/bin/containerd --config ${CONTAINERD_CONFIG}',
+        Type: 'notify',
+        // KillMode=process: a stop or restart of containerd leaves the shims, so containers survive it.
         KillMode: 'process',
         Restart: 'always',
         RestartSec: 5,
+        LimitNOFILE: 1048576,
         LimitNPROC: 'infinity',
         LimitCORE: 'infinity',
         TasksMax: 'infinity',
@@ -49,11 +59,19 @@ export default defineExtension({
       },
     },
   },
-  enable: ['containerd.service'],
+  // Started by files/usr/lib/systemd/system/multi-user.target.d/10-containerd-service.conf, Flatcar's
+  // name for the Upholds= drop-in, so a user's drop-in of the same name in /etc overrides it.
   release: { id: 'flatcar', compat: 'level' },
+  replaces: ['containerd-flatcar'],
   conflicts: { builtins: ['containerd-flatcar'] },
   smoke: {
     units: ['containerd.service'],
     commands: ['ctr version'],
+    workload: {
+      commands: [
+        'ctr image import "$BAKEHOUSE_TEST_IMAGE"',
+        'test "$(ctr run --rm "$BAKEHOUSE_TEST_IMAGE_REF" smoke echo bakehouse-container-ok)" = bakehouse-container-ok',
+      ],
+    },
   },
 });

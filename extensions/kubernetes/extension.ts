@@ -58,5 +58,9 @@ export default defineExtension({
   smoke: {
     units: [],
     commands: ['kubeadm version', 'kubectl version --client', 'systemctl cat kubelet.service'],
+    workload: {
+      // With a containerd image merged beside it (it requires one): its CRI plugin answers.
+      commands: ['crictl --runtime-endpoint unix:///run/containerd/containerd.sock info'],
+    },
   },
 });

@@ -35,5 +35,10 @@ export default defineExtension({
     compat: 'release',
     extra: { SYSEXT_ID: 'oem-qemu', SYSEXT_NAME: 'QEMU guest agent', SYSEXT_VERSION_ID: '{flatcarVersion}' },
   },
-  smoke: { units: [], commands: ['systemctl cat qemu-guest-agent.service', `test -e ${VIRTIO_PORT} || ! systemctl is-active qemu-guest-agent.service`] },
+  smoke: {
+    units: [],
+    commands: ['systemctl cat qemu-guest-agent.service', `test -e ${VIRTIO_PORT} || ! systemctl is-active qemu-guest-agent.service`],
+    // The VM offers the agent's port: udev starts the agent for it.
+    workload: { ports: ['org.qemu.guest_agent.0'], units: ['qemu-guest-agent.service'] },
+  },
 });

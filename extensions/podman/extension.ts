@@ -46,5 +46,15 @@ export default defineExtension({
   smoke: {
     units: ['podman-sysext-setup.service'],
     commands: ['test -e /etc/containers/policy.json', 'podman info'],
+    workload: {
+      commands: [
+        'podman load -i "$BAKEHOUSE_TEST_IMAGE"',
+        'test "$(podman run --rm "$BAKEHOUSE_TEST_IMAGE_REF" echo bakehouse-container-ok)" = bakehouse-container-ok',
+        // Rootless: the testbed's user "tester" has subordinate ids in /etc/subuid and /etc/subgid, and a lingering user manager.
+        'cd /tmp && runuser -u tester -- env XDG_RUNTIME_DIR=/run/user/1000 sh -c \'podman load -i "$BAKEHOUSE_TEST_IMAGE" && test "$(podman run --rm "$BAKEHOUSE_TEST_IMAGE_REF" echo rootless-ok)" = rootless-ok\'',
+        // A quadlet: the generator in the image turns a .container file into a unit on daemon-reload.
+        'mkdir -p /etc/containers/systemd && printf "[Container]\\nImage=%s\\nExec=sleep 3600\\n" "$BAKEHOUSE_TEST_IMAGE_REF" > /etc/containers/systemd/bakehouse-sleeper.container && systemctl daemon-reload && systemctl start bakehouse-sleeper.service && sleep 3 && systemctl is-active bakehouse-sleeper.service && podman ps --format "{{.Names}}" | grep -x systemd-bakehouse-sleeper',
+      ],
+    },
   },
 });

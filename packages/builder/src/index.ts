@@ -1,4 +1,4 @@
-export { resolvePlan, expandUrl, inputUrl, PlanError, SYSEXT_LEVEL, type BuildPlan, type PlannedInput, type PlanOptions, type UpholdDropIn } from './plan.js';
+export { resolvePlan, expandUrl, inputUrl, PlanError, SYSEXT_LEVEL, SOURCE_OVERRIDES_FIELD, type BuildPlan, type PlannedInput, type PlanOptions, type UpholdDropIn } from './plan.js';
 export { parseExtensionRelease, renderExtensionRelease, renderGeneratedFiles, renderUnit } from './render.js';
 export { fetchDownload, fetchUnpinned, defaultCacheDir, createProgress, FetchError, TransientError, withRetries, type FetchOptions, type UnpinnedFetchOptions } from './fetch/index.js';
 export { writeFileAtomic } from './atomic.js';
@@ -15,4 +15,4 @@ export { HOST_TOOLS, probeTool, requireTool, MissingToolError, type HostTool, ty
 export { sha256File } from './hash.js';
 export { inspectImage, InspectError, type ImageInfo } from './inspect.js';
 export { resolveClosure, extractDebs, relocateClosure, debianImageVersion, ClosureResolutionError, DebExtractionError, RelocationError, type DebianSource, type RelocationReport } from './debian/index.js';
-export { makeDdi, verifyDdi, readGpt, ddiToolsRoot, DdiError, DdiVerifyError, GptError, type SigningKey, type DdiVerification } from './ddi/index.js';
+export { makeDdi, verifyDdi, readGpt, ddiToolsRoot, DdiError, DdiVerifyError, GptError, DDI_EROFS_OPTIONS, DEFAULT_DDI_COMPRESSION, type DdiCompression, type SigningKey, type DdiVerification } from './ddi/index.js';

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import type { ImageFormat } from '@bakehouse/schema';
+import { SOURCE_OVERRIDES_FIELD } from './plan.js';
 import { parseExtensionRelease } from './render.js';
 import { requireTool } from './tools.js';
 import { listTree, serializeTree, type SerializedEntry } from './tree.js';
@@ -15,6 +16,8 @@ export interface ImageInfo {
   format: ImageFormat;
   releaseFile: string;
   extensionRelease: Record<string, string>;
+  /** Override builds: the inputs and packages built from source overrides, not the lock's pins (extension-release BAKEHOUSE_SOURCE_OVERRIDES). */
+  sourceOverrides?: string[];
   files: SerializedEntry[];
 }
 
@@ -40,7 +43,9 @@ export async function inspectImage(image: string): Promise<ImageInfo> {
     if (releases.length !== 1) throw new InspectError(`${image}: expected one usr/lib/extension-release.d/extension-release.NAME, found ${releases.length}`);
     const releaseFile = `/usr/lib/extension-release.d/${releases[0]}`;
     const files = serializeTree(await listTree(out));
-    return { format, releaseFile, extensionRelease: parseExtensionRelease(await readFile(path.join(out, releaseFile), 'utf8')), files };
+    const extensionRelease = parseExtensionRelease(await readFile(path.join(out, releaseFile), 'utf8'));
+    const overrides = extensionRelease[SOURCE_OVERRIDES_FIELD]?.split(/\s+/).filter(Boolean);
+    return { format, releaseFile, extensionRelease, ...(overrides?.length ? { sourceOverrides: overrides } : {}), files };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -95,6 +95,15 @@ describe('resolvePlan', () => {
     expect(resolvePlan(manifest(), IMAGE, { extensionDir: '/e', arch: 'arm64', sources }).inputs[0]).toMatchObject({ pinnedBy: 'lock' });
   });
 
+  it('marks an override build in its extension-release, and treats an override that keeps the pin as a mirror', () => {
+    const url = 'https://example.org/v1.2.3/demo-1.2.3-linux-amd64.tar.gz';
+    const overridden = resolvePlan(manifest(), IMAGE, { extensionDir: '/e', arch: 'x86-64', sources: { [url]: { url: 'http://127.0.0.1:1/demo.tgz', sha256: SHA_B } } });
+    expect(overridden.extensionRelease.at(-1)).toEqual(['BAKEHOUSE_SOURCE_OVERRIDES', 'demo']);
+    const mirrored = resolvePlan(manifest(), IMAGE, { extensionDir: '/e', arch: 'x86-64', sources: { [url]: { url: 'http://mirror.local/demo.tgz', sha256: IMAGE.inputs.demo!.sha256['x86-64']! } } });
+    expect(mirrored.inputs[0]).toMatchObject({ url: 'http://mirror.local/demo.tgz', pinnedBy: 'lock' });
+    expect(mirrored.extensionRelease).toEqual(resolvePlan(manifest(), IMAGE, { extensionDir: '/e', arch: 'x86-64' }).extensionRelease);
+  });
+
   it('names the line and version of a locked image, and fails on an input the lock lacks', () => {
     const plan = resolvePlan(manifest(), { ...IMAGE, line: '1.2' }, { extensionDir: '/e', arch: 'x86-64' });
     expect([plan.line, plan.imageName]).toEqual(['1.2', 'demo-1.2.3-x86-64']);

@@ -84,6 +84,8 @@ export function resolvePlan(manifest: ExtensionManifest, image: LockedImage, opt
     throw new PlanError(`${manifest.name} does not support ${arch}; "arch" lists ${manifest.arch.join(', ')}`);
 
   const version = imageVersion(image);
+  const inputs = manifest.inputs.map((input) => planInput(manifest, image, input, arch, options.sources));
+  const { closure } = planClosure(manifest, image, arch, options.sources);
   return {
     name: manifest.name,
     version,
@@ -94,13 +96,13 @@ export function resolvePlan(manifest: ExtensionManifest, image: LockedImage, opt
     imageName: `${manifest.name}-${version}-${arch}`,
     extensionDir: options.extensionDir,
     filesDir: path.resolve(options.extensionDir, manifest.files),
-    inputs: manifest.inputs.map((input) => planInput(manifest, image, input, arch, options.sources)),
-    ...planClosure(manifest, image, arch, options.sources),
+    inputs,
+    ...(closure ? { closure } : {}),
     units: manifest.units,
     upholds: manifest.enable.map((entry) => planUphold(manifest.name, entry)),
     sysusers: manifest.sysusers,
     tmpfiles: manifest.tmpfiles,
-    extensionRelease: extensionReleaseFields(manifest, version, arch, options.flatcarVersion),
+    extensionRelease: [...extensionReleaseFields(manifest, version, arch, options.flatcarVersion), ...overrideMarker(inputs, closure)],
     sourceDateEpoch: options.sourceDateEpoch ?? 0,
     conflicts: manifest.conflicts,
     requires: manifest.requires,
@@ -113,12 +115,13 @@ function planInput(manifest: ExtensionManifest, image: LockedImage, input: Input
   const { version } = locked;
   const url = inputUrl(input, version, arch);
   const override = sources?.[url];
-  if (override) return { ...override, name: input.name, kind: input.kind, version, pinnedBy: 'override', extract: input.extract };
-
   const sha256 = locked.sha256[arch];
+  // An override that keeps the lock's pin only moves the download (a mirror): the bytes are the pinned ones.
+  if (override && override.sha256 !== sha256) return { ...override, name: input.name, kind: input.kind, version, pinnedBy: 'override', extract: input.extract };
+
   // parseLock guarantees a pin for every listed arch; this guards plans built from unchecked data.
   if (!sha256) throw new PlanError(`${manifest.name}: the lock pins no sha256 of input "${input.name}" for ${arch}`);
-  return { name: input.name, kind: input.kind, version, url, sha256, pinnedBy: 'lock', extract: input.extract };
+  return { name: input.name, kind: input.kind, version, url: override?.url ?? url, sha256, pinnedBy: 'lock', extract: input.extract };
 }
 
 function planClosure(manifest: ExtensionManifest, image: LockedImage, arch: Arch, sources?: SourceOverrides): { closure?: PlannedClosure } {
@@ -131,10 +134,28 @@ function planClosure(manifest: ExtensionManifest, image: LockedImage, arch: Arch
       export: manifest.debian.export,
       debs: debs.map((deb) => {
         const override = sources?.[deb.url];
-        return { name: deb.package, version: deb.version, url: override?.url ?? deb.url, sha256: override?.sha256 ?? deb.sha256, pinnedBy: override ? 'override' : 'lock' };
+        return { name: deb.package, version: deb.version, url: override?.url ?? deb.url, sha256: override?.sha256 ?? deb.sha256, pinnedBy: override && override.sha256 !== deb.sha256 ? 'override' : 'lock' };
       }),
     },
   };
+}
+
+/**
+ * extension-release key naming the inputs and Debian packages an image was built from through
+ * source overrides, not the lock's pins. systemd ignores keys it does not know (os-release(5)
+ * asks vendors to prefix their own), so hosts still load such an image, while `bakehouse inspect`,
+ * publish and anyone reading the file can tell it from a release build.
+ */
+export const SOURCE_OVERRIDES_FIELD = 'BAKEHOUSE_SOURCE_OVERRIDES';
+
+/** The inputs and Debian packages of a plan that come from source overrides, in plan order. */
+export function overriddenNames(plan: Pick<BuildPlan, 'inputs' | 'closure'>): string[] {
+  return [...plan.inputs, ...(plan.closure?.debs ?? [])].filter((i) => i.pinnedBy === 'override').map((i) => i.name);
+}
+
+function overrideMarker(inputs: PlannedInput[], closure: PlannedClosure | undefined): [string, string][] {
+  const overridden = overriddenNames({ inputs, ...(closure ? { closure } : {}) });
+  return overridden.length ? [[SOURCE_OVERRIDES_FIELD, overridden.join(' ')]] : [];
 }
 
 /** The download URL of an input at a version, for one arch. */

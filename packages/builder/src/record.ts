@@ -2,7 +2,7 @@ import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { ImageFormat } from '@bakehouse/schema';
 import { writeFileAtomic } from './atomic.js';
-import type { BuildPlan } from './plan.js';
+import { overriddenNames, type BuildPlan } from './plan.js';
 import { serializeTree, type SerializedEntry, type TreeEntry } from './tree.js';
 
 /** What went into an image and what came out; written as dist/NAME-VERSION-ARCH.json. Holds no timestamps, so it is reproducible too. */
@@ -23,6 +23,8 @@ export interface BuildRecord {
   inputs: { name: string; kind: string; version: string; url: string; sha256: string; pinnedBy: string }[];
   /** The Debian closure's packages, when the extension has one. */
   debian?: { package: string; version: string; url: string; sha256: string; pinnedBy: string }[];
+  /** Override builds only: the inputs and packages built from source overrides instead of the lock's pins (also in extensionRelease). */
+  sourceOverrides?: string[];
   tools: Record<string, string>;
   sourceDateEpoch: number;
   files: SerializedEntry[];
@@ -48,10 +50,16 @@ export function createRecord(
     extensionRelease: Object.fromEntries(plan.extensionRelease),
     inputs: plan.inputs.map(({ name, kind, version, url, sha256, pinnedBy }) => ({ name, kind, version, url, sha256, pinnedBy })),
     ...(plan.closure ? { debian: plan.closure.debs.map(({ name, version, url, sha256, pinnedBy }) => ({ package: name, version, url, sha256, pinnedBy })) } : {}),
+    ...sourceOverrides(plan),
     tools,
     sourceDateEpoch: plan.sourceDateEpoch,
     files: serializeTree(tree),
   };
+}
+
+function sourceOverrides(plan: BuildPlan): Pick<BuildRecord, 'sourceOverrides'> {
+  const names = overriddenNames(plan);
+  return names.length ? { sourceOverrides: names } : {};
 }
 
 /** The sha256sum-format listing of the given records' images, sorted by file name. */

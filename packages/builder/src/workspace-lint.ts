@@ -1,4 +1,5 @@
 import { FLATCAR_BUILTIN_PATTERN, type ExtensionManifest } from '@bakehouse/schema';
+import { lintReplacements } from './builtin-parity.js';
 
 export interface WorkspaceProblem {
   extension: string;
@@ -13,7 +14,8 @@ export interface WorkspaceProblem {
  * because such a set could never be merged together; every "anyOf" requirement has an
  * alternative the extension does not conflict with; and two extensions that may be merged
  * together (no conflict declared either way) ship no path in common, since one would silently
- * shadow the other. `footprints` maps extension names to the paths they ship.
+ * shadow the other; and an extension that declares `replaces` keeps the built-in's customization
+ * points (builtin-parity.ts). `footprints` maps extension names to the paths they ship.
  */
 export function lintWorkspace(manifests: readonly ExtensionManifest[], footprints: ReadonlyMap<string, ReadonlySet<string>> = new Map()): WorkspaceProblem[] {
   const byName = new Map(manifests.map((m) => [m.name, m]));
@@ -39,6 +41,7 @@ export function lintWorkspace(manifests: readonly ExtensionManifest[], footprint
           problems.push({ extension: m.name, field: 'requires', message: `needs both "${a}" and "${b}", which are declared to conflict` });
   }
   problems.push(...lintOverlaps(manifests, footprints, byName));
+  for (const m of manifests) problems.push(...lintReplacements(m, footprints.get(m.name) ?? new Set()));
   return problems;
 }
 

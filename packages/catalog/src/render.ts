@@ -213,16 +213,23 @@ function renderImages(images: readonly ReleaseIndexImage[]): Markup {
   const sorted = [...images].sort((a, b) => compareVersionsDescending(a.version, b.version) || (a.arch < b.arch ? -1 : a.arch > b.arch ? 1 : 0));
   const rows = sorted.map(
     (image) => html`<tr data-version="${image.version}" data-arch="${image.arch}">
-<td class="nowrap">${image.version}${image.line ? html` <span class="muted">(${image.line})</span>` : ''}</td>
+<td class="nowrap">${image.version}${image.line ? html` <span class="muted">(${image.line})</span>` : ''}${image.overrides ? html` <span class="override" title="built from source overrides: ${image.overrides.join(', ')}">override build</span>` : ''}</td>
 <td class="nowrap">${image.arch}</td>
 <td>${compatibilityText(image.compatibility)}</td>
 <td class="nowrap" title="${image.bytes} bytes">${formatBytes(image.bytes)}</td>
 <td><code class="sha256">${image.sha256}</code></td>
-<td><a href="../${hrefOf(image.path)}" title="${image.path.split('/').pop()}" aria-label="download ${image.path.split('/').pop()}">download</a></td>
+<td class="nowrap"><a href="../${hrefOf(image.path)}" title="${image.path.split('/').pop()}" aria-label="download ${image.path.split('/').pop()}">download</a>${
+      image.test ? html` · <a href="../${hrefOf(image.test.path)}" title="boot test record (${image.test.testbed})">boot test</a>` : html` · <span class="muted">untested</span>`
+    }</td>
 </tr>
 `,
   );
-  return html`<div class="table"><table class="images">
+  const overridden = images.filter((i) => i.overrides);
+  const notice =
+    overridden.length > 0
+      ? html`<p class="override-notice"><strong>Override builds:</strong> ${overridden.length === images.length ? 'these images were' : 'images marked “override build” were'} built from source overrides (files this site repackaged) instead of upstream's pinned files: ${[...new Set(overridden.flatMap((i) => i.overrides ?? []))].join(', ')}.</p>`
+      : '';
+  return html`${notice}<div class="table"><table class="images">
 <thead><tr><th>Version</th><th>Arch</th><th>Runs on</th><th>Size</th><th>SHA-256</th><th>Image</th></tr></thead>
 <tbody>
 ${rows}</tbody>

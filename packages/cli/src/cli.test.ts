@@ -67,7 +67,7 @@ describe('bakehouse build containerd (fixture upstream on loopback)', () => {
     const result = await mergeSysext({
       images: { containerd: path.join(dist(), 'containerd-2.3.4-x86-64.raw') },
       osRelease: FLATCAR,
-      probe: '"$ROOT/usr/bin/ctr" version; cat "$ROOT/usr/lib/systemd/system/containerd.service" "$ROOT/usr/lib/systemd/system/multi-user.target.d/10-containerd-containerd.service.conf"',
+      probe: '"$ROOT/usr/bin/ctr" version; cat "$ROOT/usr/lib/systemd/system/containerd.service" "$ROOT/usr/lib/systemd/system/multi-user.target.d/10-containerd-service.conf"',
     });
     expect(result.listed).toEqual(['containerd']);
     expect(result.files).toEqual(
@@ -75,7 +75,7 @@ describe('bakehouse build containerd (fixture upstream on loopback)', () => {
     );
     expect(result.files).not.toContain('usr/bin/containerd-stress');
     expect(result.probeOutput).toContain('ctr 2.3.4 fixture');
-    expect(result.probeOutput).toMatch(/ExecStart=\/usr\/bin\/containerd --config \/usr\/share\/containerd\/config.toml/);
+    expect(result.probeOutput).toMatch(/Environment=CONTAINERD_CONFIG=\/usr\/share\/containerd\/config.toml[\s\S]*ExecStart=\/usr\/bin\/containerd --config \$\{CONTAINERD_CONFIG\}/);
     expect(result.probeOutput).toMatch(/Delegate=yes[\s\S]*KillMode=process[\s\S]*Restart=always/);
     expect(result.probeOutput).toContain('Upholds=containerd.service');
   });
@@ -84,7 +84,9 @@ describe('bakehouse build containerd (fixture upstream on loopback)', () => {
     const result = await bakehouse(['inspect', path.join(dist(), 'containerd-2.3.4-arm64.raw'), '--json']);
     expect(result.exitCode, result.all).toBe(0);
     const info = JSON.parse(result.stdout);
-    expect(info.extensionRelease).toEqual({ ID: 'flatcar', SYSEXT_LEVEL: '1.0', ARCHITECTURE: 'arm64' });
+    // Built from the fixture upstream through source overrides: the image says so.
+    expect(info.extensionRelease).toEqual({ ID: 'flatcar', SYSEXT_LEVEL: '1.0', ARCHITECTURE: 'arm64', BAKEHOUSE_SOURCE_OVERRIDES: 'containerd runc' });
+    expect(info.sourceOverrides).toEqual(['containerd', 'runc']);
     expect(info.files).toContainEqual(expect.objectContaining({ path: '/usr/bin/runc', mode: '0755' }));
   });
 

@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { ARCHES, IMAGE_FORMATS, ManifestError } from '@bakehouse/schema';
 import { SQUASHFS_COMPRESSION_NAMES } from '@bakehouse/builder';
+import { runBake } from './commands/bake.js';
 import { runBuild } from './commands/build.js';
 import { runBump } from './commands/bump.js';
 import { runDoctor } from './commands/doctor.js';
@@ -9,12 +10,15 @@ import { runInspect } from './commands/inspect.js';
 import { runLint } from './commands/lint.js';
 import { runList } from './commands/list.js';
 import { runNew } from './commands/new.js';
+import { runConvertTorcx } from './commands/convert-torcx.js';
 import { runKeysExport, runKeysInit } from './commands/keys.js';
 import { runPublish, runVerifyRelease } from './commands/publish.js';
 import { runPull } from './commands/pull.js';
 import { runTest } from './commands/test.js';
 import { runVersions } from './commands/versions.js';
 import { runVerify } from './commands/verify.js';
+import { PAYLOAD_TRUST_MODEL, runPayloadBuild, runPayloadVerify } from './commands/payload.js';
+import { runMirrorFlatcar } from './commands/mirror.js';
 
 /** Errors whose message already says what is wrong and how to fix it: print them without a stack. */
 const EXPECTED_ERRORS = new Set([
@@ -47,6 +51,11 @@ const EXPECTED_ERRORS = new Set([
   'RegistryError',
   'CatalogError',
   'ScaffoldError',
+  'BakeError',
+  'TorcxError',
+  'PayloadError',
+  'PayloadVerifyError',
+  'MirrorError',
 ]);
 
 export function createProgram(): Command {
@@ -71,10 +80,26 @@ export function createProgram(): Command {
     .addOption(new Option('--sign-key <file-or-pkcs11-uri>', 'sign: build DDIs (erofs + dm-verity + signature) with this private key').env('BAKEHOUSE_SIGN_KEY'))
     .addOption(new Option('--sign-cert <file>', 'PEM certificate of the signing key').env('BAKEHOUSE_SIGN_CERT'))
     .addOption(new Option('--sign-key-source <source>', 'systemd-repart --private-key-source: file, engine:NAME or provider:NAME (for PKCS#11 URIs)').env('BAKEHOUSE_SIGN_KEY_SOURCE'))
+    .option('--out <dir>', "write each extension's images to DIR/NAME/ instead of its dist/ (bench, tests, trial builds)")
     .option('--quiet', 'no progress display')
     .action(runBuild);
 
   program.command('lint').description('validate every manifest and the relations between extensions').action(runLint);
+
+  program
+    .command('bake')
+    .description('bake extension images into a copy of a Flatcar disk image (raw .bin, .bin.bz2 or qcow2), without root, loop devices or mounts')
+    .argument('<disk>', 'the Flatcar disk image (flatcar_production_image.bin[.bz2] or .qcow2)')
+    .argument('<images...>', 'EXT[=root|oem]: an extension name (its newest image in extensions/NAME/dist for the disk\'s architecture) or a .raw path; =oem keeps it on the OEM partition')
+    .option('--out <file>', 'the baked disk (default: DISK with .baked before its extension); written atomically')
+    .option('--sysupdate <base-url>', 'install systemd-sysupdate transfers following the release tree published at this URL (publish --base-url)')
+    .option('--sysupdate-keyring <file>', 'the tree\'s bakehouse-pubring.gpg, installed as /etc/systemd/import-pubring.gpg')
+    .option('--mask-builtins', 'mask the Flatcar built-ins an extension replaces (/etc/extensions/BUILTIN.raw -> /dev/null)')
+    .option('--ignition <file>', 'a user Ignition config, baked as /oem/config.ign')
+    .option('--verify-sig <file>', 'check Flatcar\'s detached signature of DISK first')
+    .option('--keyring <file>', 'the key --verify-sig checks with (armored or binary)')
+    .addOption(new Option('--verity-cert <file>', 'certificate of signed DDIs: they are verified against it, and it is installed into /etc/verity.d').env('BAKEHOUSE_SIGN_CERT'))
+    .action(runBake);
 
   program
     .command('list')
@@ -97,10 +122,12 @@ export function createProgram(): Command {
 
   program
     .command('test')
-    .description("boot each built image (this machine's arch) in a Flatcar-like systemd-nspawn testbed and run its smoke checks (all extensions, or the one in the current directory, when no NAME is given)")
+    .description("boot each built image (this machine's arch) in a Flatcar-like testbed and run its smoke checks: systemd-nspawn by default, or with --vm a qemu VM with its own kernel that also runs the workload checks (all extensions, or the one in the current directory, when no NAME is given)")
     .argument('[names...]', 'extensions to test')
     .addOption(new Option('--flatcar-version <version>', 'VERSION_ID of the booted root (default: flatcar.json)').env('BAKEHOUSE_FLATCAR_VERSION'))
-    .option('--timeout <seconds>', 'bound on each boot, start to power-off', '180')
+    .option('--vm', 'boot under a real kernel (qemu; KVM where it works, else TCG) and run the workload checks: containers, cgroup v2, dm-verity')
+    .option('--vm-disk-size <MiB>', 'size of the VM\'s root disk (default 4096)')
+    .option('--timeout <seconds>', 'bound on each boot, start to power-off (default 180, with --vm 600)')
     .addOption(new Option('--cache-dir <dir>', 'where the testbed root is cached').env('BAKEHOUSE_CACHE_DIR'))
     .action(runTest);
 
@@ -148,6 +175,22 @@ export function createProgram(): Command {
     .option('--quiet', 'no progress display')
     .action(runNew);
 
+  program
+    .command('convert-torcx')
+    .description('convert a Torcx image into a new extension package under extensions/ (--package, the default) or straight into an image (--image)')
+    .argument('<file>', 'the Torcx image, NAME:REF.torcx.tgz')
+    .option('--name <name>', 'extension name (default: NAME from the file name)')
+    .option('--version <version>', 'image version (default: REF from the file name, when it is a version)')
+    .addOption(new Option('--arch <arch>', 'only for images without ELF binaries: their architecture').choices(ARCHES))
+    .option('--package', 'write extensions/NAME: manifest, lock, files/, README and a changeset')
+    .option('--image', 'build NAME-VERSION-ARCH.raw and its build record into --out')
+    .option('--out <dir>', 'with --image: where the image goes', '.')
+    .option('--description <text>', 'one line saying what the image holds')
+    .option('--homepage <url>', "the software's home page")
+    .addOption(new Option('--compression <compressor>', 'with --image: squashfs compressor').choices(SQUASHFS_COMPRESSION_NAMES).env('BAKEHOUSE_COMPRESSION'))
+    .addOption(new Option('--cache-dir <dir>', 'with --image: the build cache').env('BAKEHOUSE_CACHE_DIR'))
+    .action(runConvertTorcx);
+
   const flatcar = program.command('flatcar').description('the Flatcar release images are built for, kept in flatcar.json at the workspace root');
   flatcar
     .command('latest')
@@ -161,6 +204,7 @@ export function createProgram(): Command {
   program
     .command('publish')
     .description('publish built images (never builds): a signed, sysupdate-ready release tree (--out) and/or OCI artifacts (--oci)')
+    .addHelpText('after', `\nWith --payloads: ${PAYLOAD_TRUST_MODEL}`)
     .argument('[names...]', 'extensions to publish (default: every extension with images in dist/)')
     .option('--out <dir>', 'release tree to write or update')
     .option('--base-url <url>', 'public URL the tree is served from (default: the previous tree\'s)')
@@ -170,7 +214,14 @@ export function createProgram(): Command {
     .option('--gnupg-home <dir>', 'keyring holding the signing key (default: $GNUPGHOME or ~/.gnupg; BAKEHOUSE_SIGNING_KEY overrides both)')
     .addOption(new Option('--verity-cert <file>', 'certificate the signed DDIs were built with (build --sign-cert): published in the tree, installed into /etc/verity.d/ by the Ignition snippets').env('BAKEHOUSE_SIGN_CERT'))
     .option('--no-catalog', 'skip the HTML catalog pages')
+    .option('--from <dir>', "publish the images in DIR/NAME/ (bakehouse build --out DIR, or a release's tested images) instead of each extension's dist/")
+    .option('--allow-overrides', 'also publish images built from source overrides (air-gapped sites that repackage upstream files); index.json and the catalog mark them')
+    .addOption(new Option('--flatcar-version <version>', 'the Flatcar release this tree is for: release-pinned images must carry it as VERSION_ID (default: flatcar.json)').env('BAKEHOUSE_FLATCAR_VERSION'))
+    .option('--require-tests', 'publish only images with a passing boot test record (NAME-VERSION-ARCH.test.json) of exactly their bytes')
     .option('--oci <registry/repository>', 'also push each image as an OCI artifact, tagged VERSION-ARCH and latest-ARCH')
+    .option('--payloads', 'instead of the sysupdate tree: sign every release-pinned flatcar-NAME/oem-ID image as --out/flatcar/BOARD/VERSION/NAME.gz (Flatcar\'s release file server layout), with a Nebraska package and an Omaha response per OS version')
+    .option('--payload-key <file>', 'with --payloads: RSA-2048 private key (PEM) whose public half your Flatcar build trusts; twice for two signatures (the last is the real key)', collect, [])
+    .option('--bzip2', 'with --payloads: bzip2 payload operations where smaller')
     .option('--insecure', 'plain HTTP to the registry')
     .action(runPublish);
 
@@ -179,6 +230,7 @@ export function createProgram(): Command {
     .description('check a release tree: every SHA256SUMS signature with gpgv and every image against its sha256')
     .argument('<dir>', 'a release tree')
     .option('--keyring <file>', 'binary public keyring to trust instead of the tree\'s own bakehouse-pubring.gpg')
+    .option('--require-tests', 'fail when an image has no boot test record (they are listed as untested either way)')
     .action(runVerifyRelease);
 
   program
@@ -188,6 +240,47 @@ export function createProgram(): Command {
     .option('--out <dir>', 'directory to write the .raw into', '.')
     .option('--insecure', 'plain HTTP to the registry')
     .action(runPull);
+
+  const payload = program
+    .command('payload')
+    .description('Flatcar update payloads (CrAU, signed) of extension and OEM images, as update_engine and its post-install step fetch them')
+    .addHelpText('after', `\n${PAYLOAD_TRUST_MODEL}`);
+  payload
+    .command('build')
+    .description('sign IMAGE as the payload Flatcar requests under the output name: oem-ID.gz or flatcar-NAME.gz, for the Flatcar release in its VERSION_ID')
+    .argument('<image>', 'a release-pinned .raw image whose extension-release name is the output name without .gz')
+    .requiredOption('--key <file>', 'RSA-2048 private key (PEM); twice for two signatures, the last being the real key (signature version 2)', collect, [])
+    .option('--bzip2', "store each 1 MiB chunk as Debian's bzip2 -9 output where that is smaller (REPLACE_BZ)")
+    .requiredOption('-o, --output <file>', 'the payload: oem-ID.gz or flatcar-NAME.gz (not gzip, whatever the suffix says)')
+    .option('--flatcar-version <version>', "refuse unless the image's VERSION_ID is this release")
+    .addHelpText('after', `\n${PAYLOAD_TRUST_MODEL}`)
+    .action(runPayloadBuild);
+  payload
+    .command('verify')
+    .description("a host's checks in its order: magic and version, any valid signature, one extent per operation, each blob's sha256, the extracted image's sha256")
+    .argument('<payload>', 'a payload (.gz)')
+    .requiredOption('--pub <file>', "the public update key (PEM) the host trusts: its /usr/share/update_engine/update-payload-key.pub.pem")
+    .option('-o, --output <image>', 'write the extracted image here when every check passes')
+    .option('--json', 'machine-readable output')
+    .addHelpText('after', `\n${PAYLOAD_TRUST_MODEL}`)
+    .action(runPayloadVerify);
+
+  program
+    .command('mirror')
+    .description("copy official release content for air-gapped sites")
+    .command('flatcar')
+    .description("copy one Flatcar release's OS payload and the named official flatcar-NAME.gz / oem-ID.gz payloads into TO/BOARD/VERSION/, verified, with a Nebraska package pointing at them; a second run downloads nothing it has")
+    .requiredOption('--channel <channel>', 'stable, beta, alpha or lts (recorded with the mirror)')
+    .requiredOption('--version <version>', 'the Flatcar release, e.g. 4230.2.1')
+    .requiredOption('--board <board>', 'amd64-usr or arm64-usr')
+    .requiredOption('--to <dir>', 'mirror directory (what Nebraska serves with -host-flatcar-packages, or any file server)')
+    .requiredOption('--update-key <file>', "Flatcar's public update key (PEM), as the hosts' /usr/share/update_engine/update-payload-key.pub.pem holds it: every payload must verify with it")
+    .requiredOption('--base-url <url>', 'where --to is served: the url of the Nebraska package')
+    .option('--from <url-or-dir>', 'release server or a directory with its BOARD/VERSION/NAME layout (default https://update.release.flatcar-linux.net)')
+    .option('--extensions <names>', 'official extension payloads, comma-separated: podman,python,… (flatcar-NAME.gz)')
+    .option('--oems <ids>', 'official OEM payloads, comma-separated: azure,qemu,… (oem-ID.gz)')
+    .addHelpText('after', `\n${PAYLOAD_TRUST_MODEL}`)
+    .action(runMirrorFlatcar);
 
   const keys = program.command('keys').description('the gpg key that signs release trees');
   keys

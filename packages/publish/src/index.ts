@@ -1,6 +1,6 @@
 export { publishTree, retain, DEFAULT_KEEP, PUBLIC_KEY_ASC, PUBLIC_KEYRING, SHA256SUMS, type PublishOptions, type PublishResult } from './tree.js';
 export { readVerityCertificate, certificateFileName, HOST_VERITY_DIR, type PublishedCertificate } from './certificates.js';
-export { collectBuiltImages, type PublishExtension, type BuiltImageFile } from './images.js';
+export { collectBuiltImages, overriddenInputs, testRecordPath, type PublishExtension, type BuiltImageFile, type ImageRequirements } from './images.js';
 export { verifyReleaseTree, type VerifyOptions, type VerifyReport } from './verify.js';
 export { createSigningKey, exportPublicKey, openSigner, checkSignature, SIGNING_KEY_ENV, type KeyAlgorithm, type Signer, type SignerOptions } from './gpg.js';
 export { renderTransfer, matchPattern, transferName, HOST_INSTANCES_MAX } from './sysupdate.js';
@@ -8,3 +8,4 @@ export { renderButane, renderIgnition, HOST_PUBRING, type ProvisioningInput } fr
 export { compareVersions } from './version.js';
 export { PublishError, SigningError, VerificationError, RegistryError } from './errors.js';
 export { pushImage, pullImage, parseReference, SYSEXT_ARTIFACT_TYPE, SYSEXT_LAYER_PREFIX, ANNOTATION, type RegistryOptions, type PushedArtifact } from './oci.js';
+export { publishPayloads, isPayloadExtension, PAYLOAD_ROOT, NEBRASKA_PACKAGE_FILE, OMAHA_RESPONSE_FILE, type PayloadImage, type PublishPayloadsOptions, type PublishPayloadsResult, type PublishedRelease } from './payloads.js';

@@ -9,7 +9,7 @@ import { PublishError } from './errors.js';
 import { copyAtomically, openTreeSource, writeIfChanged, type TreeSource } from './files.js';
 import { checkSignature, type Signer } from './gpg.js';
 import { renderButane, renderIgnition } from './ignition.js';
-import { collectBuiltImages, requirementText, type BuiltImageFile, type PublishExtension } from './images.js';
+import { collectBuiltImages, requirementText, type BuiltImageFile, type ImageRequirements, type PublishExtension } from './images.js';
 import { renderTransfer, transferName } from './sysupdate.js';
 import { compareVersions } from './version.js';
 
@@ -21,7 +21,7 @@ export const PUBLIC_KEY_ASC = 'bakehouse.pub.asc';
 export const PUBLIC_KEYRING = 'bakehouse-pubring.gpg';
 export const DEFAULT_KEEP = 3;
 
-export interface PublishOptions {
+export interface PublishOptions extends ImageRequirements {
   outDir: string;
   extensions: readonly PublishExtension[];
   signer: Signer;
@@ -63,7 +63,7 @@ export async function publishTree(options: PublishOptions): Promise<PublishResul
   const baseUrl = (options.baseUrl ?? previous?.baseUrl)?.replace(/\/+$/, '');
   if (!baseUrl) throw new PublishError('the tree needs its public URL for the sysupdate transfers and Ignition configs: pass --base-url https://HOST/PATH');
 
-  const built = (await Promise.all(options.extensions.map(collectBuiltImages))).flat();
+  const built = await collectAll(options.extensions, options);
   const givenCertificate = options.verityCertificate ? await readVerityCertificate(options.verityCertificate) : undefined;
   checkBuiltCertificates(built, givenCertificate, options.verityCertificate);
   const images = mergeImages(previous, built, previousSource?.location);
@@ -90,6 +90,8 @@ export async function publishTree(options: PublishOptions): Promise<PublishResul
     await copyAtomically(image.file, target);
     written.push(image.entry.path);
   }
+  // The boot test evidence sits beside its image; a re-test of the same bytes replaces it.
+  for (const image of built) if (retainedPaths.has(image.entry.path) && image.testRecord && image.entry.test) await write(image.entry.test.path, image.testRecord.bytes);
 
   // Signatures are made in a scratch directory, so SHA256SUMS and its .gpg are renamed into place back to back.
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'bakehouse-publish-'));
@@ -142,8 +144,8 @@ export async function publishTree(options: PublishOptions): Promise<PublishResul
         snippets,
       };
     }
-    // The certificates are listed too: the signed global SHA256SUMS vouches for them.
-    await sign(SHA256SUMS, renderSums([...retained, ...certificates.map((c) => c.entry)], ''));
+    // The certificates and test records are listed too: the signed global SHA256SUMS vouches for them.
+    await sign(SHA256SUMS, renderSums([...retained, ...retained.flatMap((i) => (i.test ? [i.test] : [])), ...certificates.map((c) => c.entry)], ''));
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
@@ -171,7 +173,7 @@ async function readPreviousIndex(source: TreeSource): Promise<ReleaseIndex | und
   const index = parseReleaseIndex(text.toString(), file);
   // Its paths decide what is kept and what is deleted from --out: each must stay inside its extension's directory.
   for (const [name, extension] of Object.entries(index.extensions)) {
-    const paths = [...extension.images.map((i) => i.path), ...extension.snippets.map((s) => s.path)];
+    const paths = [...extension.images.flatMap((i) => [i.path, ...(i.test ? [i.test.path] : [])]), ...extension.snippets.map((s) => s.path)];
     const wrong = paths.find((p) => !p.startsWith(`${name}/`) || !/^[^/]+\/[A-Za-z0-9][A-Za-z0-9._+~^-]*$/.test(p));
     if (wrong) throw new PublishError(`${file}: extensions.${name} names "${wrong}", which is not a file directly inside ${name}/; this is not a tree bakehouse wrote`);
   }
@@ -186,6 +188,22 @@ function findImage(index: ReleaseIndex, imagePath: string): ReleaseIndexImage | 
     .find((i) => i.path === imagePath);
 }
 
+/**
+ * Every extension's built images, checked before anything is written: one error lists the
+ * problems of every extension, so a run shows all that stands in the way of publishing.
+ */
+async function collectAll(extensions: readonly PublishExtension[], requirements: ImageRequirements): Promise<BuiltImageFile[]> {
+  const results = await Promise.allSettled(extensions.map((extension) => collectBuiltImages(extension, requirements)));
+  const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []));
+  if (failures.length === 1) throw failures[0];
+  if (failures.length > 1) {
+    const unexpected = failures.find((f) => !(f instanceof PublishError));
+    if (unexpected) throw unexpected;
+    throw new PublishError(failures.map((f) => f.message).join('\n'));
+  }
+  return results.flatMap((r) => (r.status === 'fulfilled' ? r.value : []));
+}
+
 /** The previous tree's images plus the new ones; a file name may never change its content. */
 function mergeImages(previous: ReleaseIndex | undefined, built: readonly BuiltImageFile[], previousLocation?: string): ReleaseIndexImage[] {
   const byPath = new Map<string, ReleaseIndexImage>();
@@ -197,7 +215,8 @@ function mergeImages(previous: ReleaseIndex | undefined, built: readonly BuiltIm
         `${entry.path} is already published in ${previousLocation} with sha256 ${old.sha256}, but the new build is ${entry.sha256}. ` +
           `Hosts that have ${entry.version} would never receive the change: bump the packaging revision (bakehouse bump ${entry.extension} --revision), rebuild and publish again.`,
       );
-    byPath.set(entry.path, entry);
+    // The same bytes published again without a test record keep the evidence they were published with.
+    byPath.set(entry.path, !entry.test && old?.test ? { ...entry, test: old.test } : entry);
   }
   return [...byPath.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 }
@@ -252,7 +271,7 @@ async function signText(signer: Signer, content: string, scratch: string): Promi
 /** Images and snippets the previous index named and the new one does not. */
 function unnamedNow(previous: ReleaseIndex | undefined, index: ReleaseIndex): string[] {
   const paths = (i: ReleaseIndex | undefined) => [
-    ...Object.values(i?.extensions ?? {}).flatMap((e) => [...e.images.map((x) => x.path), ...e.snippets.map((x) => x.path)]),
+    ...Object.values(i?.extensions ?? {}).flatMap((e) => [...e.images.flatMap((x) => [x.path, ...(x.test ? [x.test.path] : [])]), ...e.snippets.map((x) => x.path)]),
     ...(i?.verityCertificates ?? []).map((c) => c.path),
   ];
   const named = new Set(paths(index));

@@ -2,7 +2,7 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { sha256File } from '@bakehouse/builder';
-import { parseReleaseIndex, RELEASE_INDEX_FILE } from '@bakehouse/schema';
+import { parseReleaseIndex, parseTestRecord, RELEASE_INDEX_FILE } from '@bakehouse/schema';
 import { VerificationError } from './errors.js';
 import { openTreeSource } from './files.js';
 import { checkSignature } from './gpg.js';
@@ -11,6 +11,8 @@ import { PUBLIC_KEYRING, SHA256SUMS, SIGNATURE_SUFFIX } from './tree.js';
 export interface VerifyOptions {
   /** A binary public keyring to trust instead of the one the tree publishes (pin the key you expect). */
   keyring?: string;
+  /** An image without a passing boot test record is a problem, not only reported in `untested`. */
+  requireTests?: boolean;
 }
 
 export interface VerifyReport {
@@ -18,6 +20,10 @@ export interface VerifyReport {
   signatures: string[];
   /** Tree-relative paths of the images whose sha256 matched. */
   images: string[];
+  /** Tree-relative paths of the images published without a boot test record. */
+  untested: string[];
+  /** Tree-relative paths of the images built from source overrides (published with --allow-overrides). */
+  overrides: string[];
 }
 
 /**
@@ -33,7 +39,7 @@ export async function verifyReleaseTree(treeDir: string, options: VerifyOptions 
   if (!(await exists(keyring))) throw new VerificationError(`${keyring} is missing: the tree publishes no keyring to check signatures with`);
 
   const problems: string[] = [];
-  const report: VerifyReport = { signatures: [], images: [] };
+  const report: VerifyReport = { signatures: [], images: [], untested: [], overrides: [] };
   const checkedImages = new Map<string, string>();
   const checkSums = async (sumsPath: string): Promise<Map<string, string>> => {
     const sums = path.join(treeDir, sumsPath);
@@ -85,12 +91,35 @@ export async function verifyReleaseTree(treeDir: string, options: VerifyOptions 
       if (image.format === 'ddi' && !image.verity) problems.push(`${RELEASE_INDEX_FILE}: ${image.path} is a DDI without verity (rootHash, certificateSha256)`);
       if (image.verity && !certificates.has(image.verity.certificateSha256))
         problems.push(`${image.path} is signed with the certificate ${image.verity.certificateSha256}, which ${RELEASE_INDEX_FILE} does not list in verityCertificates`);
+      if (image.overrides) report.overrides.push(image.path);
+      if (!image.test) {
+        report.untested.push(image.path);
+        if (options.requireTests) problems.push(`${image.path} has no boot test record: it was published without evidence that these bytes booted`);
+        continue;
+      }
+      // The record is evidence only when the signed global SHA256SUMS vouches for it and it names exactly this image's bytes.
+      if (global.get(image.test.path) !== image.test.sha256) {
+        problems.push(`${RELEASE_INDEX_FILE} names the test record ${image.test.path} (sha256 ${image.test.sha256}), but the global ${SHA256SUMS} lists ${global.get(image.test.path) ?? 'no such file'}`);
+        continue;
+      }
+      const text = await source.read(image.test.path);
+      if (!text) continue; // checkSums already reported it missing
+      try {
+        const test = parseTestRecord(text.toString(), image.test.path);
+        if (test.image.sha256 !== image.sha256) problems.push(`${image.test.path} booted an image with sha256 ${test.image.sha256}, not ${image.path} (${image.sha256})`);
+        else if (!test.ok) problems.push(`${image.test.path} records a failed boot test of ${image.path}`);
+        else if (test.testbed !== image.test.testbed) problems.push(`${image.test.path} says testbed ${test.testbed}, ${RELEASE_INDEX_FILE} says ${image.test.testbed}`);
+      } catch (error) {
+        problems.push((error as Error).message);
+      }
     }
     for (const snippet of extension.snippets)
       if (!(await exists(path.join(treeDir, snippet.path)))) problems.push(`${RELEASE_INDEX_FILE} names ${snippet.path}, which is missing`);
   }
   if (problems.length) throw new VerificationError(`${treeDir}: ${problems.length} problem(s):\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   report.images.sort();
+  report.untested.sort();
+  report.overrides.sort();
   return report;
 }
 

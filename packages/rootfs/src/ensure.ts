@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import lockfile from 'proper-lockfile';
-import { hostDebianArch, normalizeSpec, rootPath, type RootSpec } from './spec.js';
+import { normalizeSpec, rootPath, type RootSpec } from './spec.js';
 
 export class RootBuildError extends Error {
   override readonly name = 'RootBuildError';
@@ -68,12 +68,12 @@ export async function ensureRoot(spec: RootSpec, options: EnsureOptions = {}): P
 }
 
 async function runMmdebstrap(spec: RootSpec, into: string): Promise<void> {
-  const { suite, packages, mirror, customize } = normalizeSpec(spec);
+  const { suite, packages, mirror, customize, arch } = normalizeSpec(spec);
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'bakehouse-rootfs-'));
   try {
     const args = [
       '--variant=minbase',
-      `--architectures=${hostDebianArch()}`,
+      `--architectures=${arch}`,
       `--include=${packages.join(',')}`,
       '--aptopt=Acquire::Retries "3"',
       ...EXCLUDED.map((p) => `--dpkgopt=path-exclude=${p}`),

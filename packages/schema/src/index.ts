@@ -1,6 +1,7 @@
 export {
   ARCHES,
   FLATCAR_BUILTIN_PATTERN,
+  FLATCAR_PAYLOAD_NAME_PATTERN,
   ARCHIVE_KINDS,
   IMAGE_FORMATS,
   Arch,
@@ -22,4 +23,5 @@ export { ManifestError, formatFieldPath, type FieldProblem } from './errors.js';
 export { extensionJsonSchema } from './json-schema.js';
 export { SourceOverrides, parseSourceOverrides } from './sources.js';
 export { ExtensionLock, LOCK_FILE, REVISION_MARKER, imageVersion, parseLock, parseLockStructure, type LockedDeb, type LockedImage, type LockedInput } from './lock.js';
+export { TestRecord, TEST_RECORD_SUFFIX, parseTestRecord } from './test-record.js';
 export { ReleaseIndex, RELEASE_INDEX_FILE, parseReleaseIndex, type ReleaseIndexImage, type ReleaseIndexSnippet, type ReleaseIndexVerityCertificate } from './release-index.js';

@@ -175,6 +175,8 @@ const Enable = z.union([
 ]);
 
 export const FLATCAR_BUILTIN_PATTERN = /^(containerd-flatcar|docker-flatcar|flatcar-[a-z0-9-]+|oem-[a-z0-9-]+)$/;
+/** Names Flatcar's post-install step fetches as update payloads (oem-ID.gz, flatcar-NAME.gz), each bound to one OS version. */
+export const FLATCAR_PAYLOAD_NAME_PATTERN = /^(flatcar|oem)-[a-z0-9-]+$/;
 const Builtin = z
   .string()
   .regex(FLATCAR_BUILTIN_PATTERN, "a Flatcar built-in image: containerd-flatcar, docker-flatcar, flatcar-NAME or oem-ID");
@@ -195,7 +197,8 @@ const Release = z
       .enum(['level', 'release'])
       .default('level')
       .describe(
-        '"level" writes SYSEXT_LEVEL=1.0 (static binaries, survives OS updates); "release" writes VERSION_ID of the target Flatcar release.',
+        '"level" writes SYSEXT_LEVEL=1.0 (static binaries, survives OS updates); "release" writes VERSION_ID of the target Flatcar release. ' +
+          'Extensions named flatcar-NAME or oem-ID must be "release": Flatcar delivers those with each OS update as signed payloads (bakehouse publish --payloads).',
       ),
     reloadManager: z.boolean().default(false).describe('Write EXTENSION_RELOAD_MANAGER=1 (systemd >= 255).'),
     scope: z.array(z.enum(['system', 'initrd', 'portable'])).min(1).optional(),
@@ -203,10 +206,25 @@ const Release = z
   })
   .strict();
 
+const Workload = z
+  .object({
+    units: z.array(UnitName).default([]).describe('Units that must be active after boot, in the VM.'),
+    commands: z
+      .array(z.string().min(1))
+      .default([])
+      .describe('Shell commands that must exit 0 in the VM: run containers, serve and reach a port. $BAKEHOUSE_TEST_IMAGE is a busybox image archive (OCI layout and docker-save) tagged localhost/busybox:testbed.'),
+    ports: z
+      .array(z.string().regex(/^[A-Za-z0-9._-]+$/, { error: 'a virtio-serial port name such as "org.qemu.guest_agent.0"' }))
+      .default([])
+      .describe('virtio-serial ports the VM offers the guest, such as a guest agent\'s.'),
+  })
+  .strict();
+
 const Smoke = z
   .object({
     units: z.array(UnitName).default([]).describe('Units that must be active after boot.'),
     commands: z.array(z.string().min(1)).default([]).describe('Shell commands that must exit 0 after boot.'),
+    workload: Workload.prefault({}).describe('Checks that do the extension\'s job and need a real kernel (cgroup v2, containers, dm-verity): run by the VM testbed (`bakehouse test --vm`) after units and commands, skipped by the nspawn testbed.'),
   })
   .strict();
 
@@ -246,6 +264,12 @@ export const Extension = z
       })
       .strict()
       .prefault({}),
+    replaces: z
+      .array(Builtin)
+      .default([])
+      .describe(
+        "Flatcar built-ins this image is a drop-in for (e.g. docker-flatcar): `bakehouse lint` checks that its units keep every customization point the built-in offers (DOCKER_OPTS, CONTAINERD_CONFIG, socket names, the docker group…). Each must also be in conflicts.builtins.",
+      ),
     smoke: Smoke.prefault({}),
   })
   .strict()
@@ -262,6 +286,12 @@ export const Extension = z
         ctx.addIssue({ code: 'custom', path: ['inputs', i, 'name'], message: `a unique input name ("${input.name}" is used twice)` });
       seen.add(input.name);
     });
+    if (FLATCAR_PAYLOAD_NAME_PATTERN.test(ext.name) && (ext.release.compat !== 'release' || ext.release.id !== 'flatcar'))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['release', 'compat'],
+        message: `"release" with id "flatcar": Flatcar installs ${ext.name} for exactly one OS version (VERSION_ID) and fetches it with each OS update as ${ext.name}.gz; name a version-independent extension without the flatcar-/oem- prefix`,
+      });
     if (ext.conflicts.extensions.includes(ext.name))
       ctx.addIssue({ code: 'custom', path: ['conflicts', 'extensions'], message: 'other extensions; an extension cannot conflict with itself' });
     ext.requires.forEach((req, i) => {
@@ -269,6 +299,10 @@ export const Extension = z
       const clash = names.find((n) => ext.conflicts.extensions.includes(n) || ext.conflicts.builtins.includes(n));
       if (clash && typeof req === 'string')
         ctx.addIssue({ code: 'custom', path: ['requires', i], message: `an extension not also listed in "conflicts" ("${clash}" is in both)` });
+    });
+    ext.replaces.forEach((builtin, i) => {
+      if (!ext.conflicts.builtins.includes(builtin))
+        ctx.addIssue({ code: 'custom', path: ['replaces', i], message: `a built-in also listed in conflicts.builtins: "${builtin}" must be masked where this image replaces it` });
     });
     for (const [i, e] of ext.enable.entries()) {
       const unit = typeof e === 'string' ? e : e.unit;

@@ -40,6 +40,20 @@ const IndexImage = z
       .strict()
       .optional()
       .describe('signed DDIs (format "ddi") only'),
+    overrides: z
+      .array(z.string().min(1))
+      .min(1)
+      .optional()
+      .describe('inputs and Debian packages this image was built from through source overrides instead of the lock\'s pins; only published with publish --allow-overrides'),
+    test: z
+      .object({
+        path: z.string().min(1).describe('tree-relative path of the boot test record, EXT/EXT-VERSION-ARCH.test.json'),
+        sha256: Sha256.describe('sha256 of that file; the global SHA256SUMS lists it too'),
+        testbed: z.enum(['nspawn', 'vm']),
+      })
+      .strict()
+      .optional()
+      .describe('the passing boot test of exactly these image bytes; absent for images published without one'),
   })
   .strict();
 

@@ -1,46 +1,18 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { execa } from 'execa';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultCacheDir } from '@bakehouse/builder';
-import { fixtureBuildEnv, runBakehouse, scratchWorkspace, serveDirectory, type LoopbackServer } from '@bakehouse/fixtures';
+import { runBakehouse, scratchWorkspace } from '@bakehouse/fixtures';
 import { bootTestbed, ensureTestbedRoot, findImages, flatcarOsRelease, type BootResult, type Checks, type PlacedFile } from './index.js';
-import { realUpstreams } from './test-support/debian-upstream.js';
+import { CONTAINERD_V2_CONFIG, describeFailure, makeBuiltin, output } from './test-support/boot-helpers.js';
+import { fixtureWorkspace } from './test-support/fixture-images.js';
 import { repoFlatcarVersion, repoManifest } from './test-support/workspace.js';
 
 // Boots real images under systemd 257 as PID 1 (systemd-nspawn), serially. The url-source
 // extensions are built from archives holding Debian's real binaries (see debian-upstream.ts).
-const VERSIONS = {
-  containerd: '2.3.4',
-  runc: '1.4.3',
-  docker: '28.5.2',
-  kubernetes: { releases: { '1.36.3': '1.36.0', '1.35.7': '1.35.0', '1.34.10': '1.34.0' }, cni: '1.9.1' },
-};
-
-/**
- * TEST-ONLY: Debian's containerd is 1.7, which refuses the image's `version = 3` config
- * (written for containerd 2.x). The operator's documented override — a copy in /etc and a
- * drop-in pointing the unit at it — gives it the same settings in the version 2 format.
- */
-const CONTAINERD_V2_CONFIG: Record<string, PlacedFile> = {
-  '/etc/containerd/config.toml': `version = 2
-root = "/var/lib/containerd"
-state = "/run/containerd"
-[grpc]
-  address = "/run/containerd/containerd.sock"
-[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-  runtime_type = "io.containerd.runc.v2"
-[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-  BinaryName = "/usr/bin/runc"
-  SystemdCgroup = true
-`,
-  '/etc/systemd/system/containerd.service.d/10-debian-containerd-1.7.conf':
-    '[Service]\nExecStart=\nExecStart=/usr/bin/containerd --config /etc/containerd/config.toml\n',
-};
 
 let work: string;
-let site: LoopbackServer;
 let workspace: string;
 let root: string;
 let flatcarVersion: string;
@@ -59,25 +31,6 @@ async function boot(name: string, checks: Checks, files: Record<string, PlacedFi
   return result;
 }
 
-function describeFailure(result: BootResult): string {
-  return JSON.stringify({ problem: result.problem, failed: result.checks.filter((c) => !c.ok), sysext: result.sysext, journal: result.journal?.slice(-6000), console: result.console.slice(-3000) }, null, 2);
-}
-
-/** A stand-in for one of Flatcar's built-in images (which live in /usr/share/flatcar/sysext). */
-async function makeBuiltin(file: string, name: string): Promise<void> {
-  const tree = await mkdtemp(path.join(os.tmpdir(), 'builtin-'));
-  try {
-    await mkdir(path.join(tree, 'usr/lib/extension-release.d'), { recursive: true });
-    await writeFile(path.join(tree, 'usr/lib/extension-release.d', `extension-release.${name}`), 'ID=flatcar\nSYSEXT_LEVEL=1.0\nARCHITECTURE=x86-64\n');
-    await mkdir(path.join(tree, 'usr/share', name), { recursive: true });
-    await writeFile(path.join(tree, 'usr/share', name, 'marker'), `${name}\n`);
-    await execa('mksquashfs', [tree, file, '-all-root', '-noappend', '-quiet']);
-  } finally {
-    await rm(tree, { recursive: true, force: true });
-  }
-}
-
-const output = (result: BootResult, name: string) => result.checks.find((c) => c.name === name)?.output ?? '';
 
 beforeAll(async () => {
   const started = Date.now();
@@ -85,28 +38,16 @@ beforeAll(async () => {
   flatcarVersion = await repoFlatcarVersion();
   root = await ensureTestbedRoot(flatcarVersion);
   timings['(testbed root)'] = Date.now() - started;
-  site = await serveDirectory(path.join(work, 'site'));
-  const sources = await realUpstreams(path.join(work, 'site'), site.url, VERSIONS, defaultCacheDir());
-  // The download cache is content-addressed, so sharing the user's saves podman's and oem-qemu's .debs.
-  const env = { ...(await fixtureBuildEnv(work, sources)), BAKEHOUSE_CACHE_DIR: defaultCacheDir() };
-  workspace = await scratchWorkspace(['containerd', 'docker', 'kubernetes', 'podman', 'oem-qemu']);
-  timings['(fixture archives)'] = Date.now() - started - timings['(testbed root)']!;
-  const build = await runBakehouse(['build', '--arch', 'x86-64', '--flatcar-version', flatcarVersion, '--quiet', 'docker', 'kubernetes', 'podman', 'oem-qemu'], { cwd: workspace, env });
-  expect(build.exitCode, build.all).toBe(0);
-  // Both arches in one build (a build replaces dist/): the arm64 stand-ins are enough for an image that must be refused.
-  const containerd = await runBakehouse(['build', '--arch', 'all', '--quiet', 'containerd'], { cwd: workspace, env });
-  expect(containerd.exitCode, containerd.all).toBe(0);
+  workspace = await fixtureWorkspace(flatcarVersion);
+  timings['(fixture images)'] = Date.now() - started - timings['(testbed root)']!;
   builtin = path.join(work, 'containerd-flatcar.raw');
   await makeBuiltin(builtin, 'containerd-flatcar');
   otherBuiltin = path.join(work, 'docker-flatcar.raw');
   await makeBuiltin(otherBuiltin, 'docker-flatcar');
-  timings['(builds)'] = Date.now() - started - timings['(testbed root)']! - timings['(fixture archives)']!;
-}, 900_000);
+}, 1_800_000);
 
 afterAll(async () => {
-  await site?.close();
   if (work) await rm(work, { recursive: true, force: true });
-  if (workspace) await rm(workspace, { recursive: true, force: true });
   process.stderr.write(`boot test timings: ${JSON.stringify(timings)}\n`);
 });
 
@@ -240,16 +181,19 @@ describe('bakehouse test', () => {
   }, 180_000);
 
   it('exits non-zero and shows the failing check with a journal excerpt', async () => {
-    const manifest = path.join(workspace, 'extensions/podman/extension.ts');
-    const original = await readFile(manifest, 'utf8');
-    await writeFile(manifest, original.replace("commands: ['test -e /etc/containers/policy.json'", "commands: ['test -e /etc/containers/no-such-file'"));
+    // A workspace of its own: the fixture workspace is shared with the VM tests.
+    const broken = await scratchWorkspace(['podman']);
     try {
-      const result = await runBakehouse(['test', 'podman', '--flatcar-version', flatcarVersion], { cwd: workspace });
+      await cp(path.join(workspace, 'extensions/podman/dist'), path.join(broken, 'extensions/podman/dist'), { recursive: true });
+      const manifest = path.join(broken, 'extensions/podman/extension.ts');
+      const original = await readFile(manifest, 'utf8');
+      await writeFile(manifest, original.replace("commands: ['test -e /etc/containers/policy.json'", "commands: ['test -e /etc/containers/no-such-file'"));
+      const result = await runBakehouse(['test', 'podman', '--flatcar-version', flatcarVersion], { cwd: broken });
       expect(result.exitCode).toBe(1);
       expect(result.stdout).toMatch(/command test -e \/etc\/containers\/no-such-file\s+│ FAILED \(1\)/);
       expect(result.stderr).toMatch(/-- journal \(last lines\):[\s\S]*podman-sysext-setup/);
     } finally {
-      await writeFile(manifest, original);
+      await rm(broken, { recursive: true, force: true });
     }
   }, 180_000);
 });

@@ -1,16 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
-import lockfile from 'proper-lockfile';
-import { BootTestError } from './errors.js';
 import { LOOP_DEVICES, restoreLoopDevices } from './loop.js';
-import { probeScript, type CheckResult, type Checks } from './probe.js';
+import { probeScript, type Checks } from './probe.js';
+import { killTree, oneAtATime, signal, stripAnsi } from './process.js';
+import { collect, place, type BootResult, type PlacedFile } from './results.js';
 import { PROBE_DIR } from './root.js';
 
-/** A file placed into the container before boot: text, a copy of a host file, or a symlink. */
-export type PlacedFile = string | { copy: string } | { symlink: string };
+export type { BootResult, PlacedFile } from './results.js';
 
 export interface BootOptions {
   /** The testbed root (`ensureTestbedRoot`); never modified: the container boots an overlay of it. */
@@ -26,20 +25,6 @@ export interface BootOptions {
   timeoutMs?: number;
   /** How long units may take to become active after boot; default 60 s. */
   unitWaitSeconds?: number;
-}
-
-export interface BootResult {
-  ok: boolean;
-  checks: CheckResult[];
-  /** Why the run failed when no check could tell (no results, timeout, nspawn error). */
-  problem?: string;
-  /** `systemd-sysext status` inside the container. */
-  sysext: string;
-  /** Journal excerpt, written by the probe when a check failed. */
-  journal?: string;
-  /** The container's console: boot messages and the probe's output. */
-  console: string;
-  durationMs: number;
 }
 
 /** Time the container gets to power off after SIGTERM before it is killed. */
@@ -63,7 +48,8 @@ export async function bootTestbed(options: BootOptions): Promise<BootResult> {
       path.join(dirs.io, 'probe.sh'),
       probeScript(options.checks, { unitWaitSeconds: options.unitWaitSeconds ?? 60, commandTimeoutSeconds: 60 }),
     );
-    const { console, problem } = await oneAtATime(async () => {
+    // Containers share the host's loop devices, and nspawn's shutdown touches their nodes.
+    const { console, problem } = await oneAtATime('bakehouse-testbed', async () => {
       await restoreLoopDevices();
       try {
         return await runContainer(options, dirs);
@@ -71,38 +57,10 @@ export async function bootTestbed(options: BootOptions): Promise<BootResult> {
         await restoreLoopDevices();
       }
     });
-    return { ...(await collect(dirs.io, problem)), console, durationMs: Date.now() - started };
+    return { ...(await collect(dirs.io, problem)), console, durationMs: Date.now() - started, testbed: { kind: 'nspawn', kernel: os.release() } };
   } finally {
     await execa('rm', ['-rf', '--one-file-system', '--', run]).catch(() => {});
   }
-}
-
-/**
- * Containers share the host's loop devices, and nspawn's shutdown touches their nodes: runs
- * from any process on the machine (parallel test files, two `bakehouse test`) take turns.
- * The wait does not count against a run's timeout.
- */
-async function oneAtATime<T>(run: () => Promise<T>): Promise<T> {
-  const release = await lockfile.lock(path.join(os.tmpdir(), 'bakehouse-testbed'), {
-    realpath: false,
-    retries: { retries: 3600, factor: 1, minTimeout: 500, maxTimeout: 500 },
-    onCompromised: () => {},
-  });
-  try {
-    return await run();
-  } finally {
-    await release().catch(() => {});
-  }
-}
-
-async function place(upper: string, target: string, what: PlacedFile): Promise<void> {
-  if (!path.isAbsolute(target) || path.normalize(target) !== target)
-    throw new BootTestError(`testbed file ${JSON.stringify(target)}: expected a normalized absolute path such as "/etc/containerd/config.toml"`);
-  const file = path.join(upper, target);
-  await mkdir(path.dirname(file), { recursive: true });
-  if (typeof what === 'string') await writeFile(file, what);
-  else if ('copy' in what) await copyFile(what.copy, file);
-  else await symlink(what.symlink, file);
 }
 
 // The overlay lives in a mount namespace that ends with nspawn, so a crash cannot leave it mounted.
@@ -143,51 +101,3 @@ async function runContainer(options: BootOptions, dirs: Record<'upper' | 'work' 
   }
 }
 
-/** SIGKILLs `pid`'s process group and every descendant (the container's init runs in its own session). */
-async function killTree(pid: number): Promise<void> {
-  const descendants = await descendantsOf(pid);
-  signal(-pid, 'SIGKILL');
-  for (const p of descendants) signal(p, 'SIGKILL');
-}
-
-async function descendantsOf(pid: number): Promise<number[]> {
-  const { stdout } = await execa('ps', ['-e', '-o', 'pid=,ppid='], { reject: false });
-  const children = new Map<number, number[]>();
-  for (const line of stdout.split('\n')) {
-    const [p, pp] = line.trim().split(/\s+/).map(Number);
-    if (p === undefined || pp === undefined || Number.isNaN(p)) continue;
-    children.set(pp, [...(children.get(pp) ?? []), p]);
-  }
-  const found: number[] = [];
-  const visit = (p: number) => {
-    for (const c of children.get(p) ?? []) {
-      found.push(c);
-      visit(c);
-    }
-  };
-  visit(pid);
-  return found;
-}
-
-function signal(pid: number, name: NodeJS.Signals): void {
-  try {
-    process.kill(pid, name);
-  } catch {
-    // Already gone.
-  }
-}
-
-async function collect(io: string, problem: string | undefined): Promise<Omit<BootResult, 'console' | 'durationMs'>> {
-  const read = (name: string) => readFile(path.join(io, name), 'utf8').catch(() => undefined);
-  const sysext = (await read('sysext.txt')) ?? '';
-  const journal = await read('journal.txt');
-  const text = await read('results.json');
-  if (text === undefined) return { ok: false, checks: [], problem: problem ?? 'the probe wrote no results (the container did not finish booting?)', sysext, journal };
-  const raw = (JSON.parse(text) as { checks: Omit<CheckResult, 'ok' | 'output'>[] }).checks;
-  const checks = await Promise.all(raw.map(async (c, n) => ({ ...c, ok: c.exitCode === 0, output: ((await read(`check-${n}.log`)) ?? '').trimEnd() })));
-  return { ok: !problem && checks.every((c) => c.ok), checks, ...(problem ? { problem } : {}), sysext, ...(journal ? { journal } : {}) };
-}
-
-function stripAnsi(text: string): string {
-  return text.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '');
-}

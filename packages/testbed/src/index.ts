@@ -1,6 +1,10 @@
-export { bootTestbed, type BootOptions, type BootResult, type PlacedFile } from './boot.js';
+export { bootTestbed, type BootOptions } from './boot.js';
+export type { BootResult, PlacedFile, TestbedInfo } from './results.js';
+export { bootDisk, bootVm, RESULTS_PORT, type DiskBootOptions, type VmBootOptions } from './vm/boot.js';
+export { ensureVmRoot, findKernel, vmRootSpec, VM_PACKAGES, type VmRoot } from './vm/root.js';
+export { chooseAccel, type Accel } from './vm/qemu.js';
 export { probeScript, type CheckResult, type Checks, type ProbeOptions } from './probe.js';
 export { ensureTestbedRoot, flatcarOsRelease, testbedRootSpec, PROBE_DIR, TESTBED_PACKAGES } from './root.js';
 export { restoreLoopDevices, LOOP_DEVICES } from './loop.js';
 export { BootTestError } from './errors.js';
-export { findImages, hostArch, runBootTests, type ImageTestResult, type ImageUnderTest } from './suite.js';
+export { checksFor, findImages, hostArch, runBootTests, type ImageTestResult, type ImageUnderTest, type Smoke, type Testbed } from './suite.js';

@@ -24,6 +24,13 @@ export interface ProbeOptions {
   unitWaitSeconds: number;
   /** Upper bound for one command. */
   commandTimeoutSeconds: number;
+  /**
+   * A character device the results are also written to as a tar stream (the VM's
+   * virtio-serial port): a guest's disk cannot be read back while it runs.
+   */
+  resultsPort?: string;
+  /** Variables the checks see, such as where the testbed's container image is. */
+  environment?: Record<string, string>;
 }
 
 const sh = (value: string) => `'${value.replaceAll("'", `'\\''`)}'`;
@@ -38,6 +45,7 @@ export function probeScript(checks: Checks, options: ProbeOptions): string {
   const lines = [
     'set -u',
     'export HOME=/root',
+    ...Object.entries(options.environment ?? {}).map(([k, v]) => `export ${k}=${sh(v)}`),
     `dir=${PROBE_DIR}`,
     'now() { echo $(( $(date +%s%N) / 1000000 )); }',
     `deadline=$(( $(date +%s) + ${options.unitWaitSeconds} ))`,
@@ -82,7 +90,13 @@ export function probeScript(checks: Checks, options: ProbeOptions): string {
     'fi',
     'printf \'{"checks":[%s]}\\n\' "$(cat "$dir/results.part")" > "$dir/results.json.part"',
     'mv "$dir/results.json.part" "$dir/results.json"',
-    '',
   );
+  if (options.resultsPort)
+    lines.push(
+      `(cd "$dir" && tar -cf ${sh(options.resultsPort)} results.json sysext.txt $(ls check-*.log journal.txt 2>/dev/null))`,
+      // The port is a stream with no end marker: give the host side time to drain it before power-off.
+      'sleep 1',
+    );
+  lines.push('');
   return lines.join('\n');
 }

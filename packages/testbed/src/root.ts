@@ -70,7 +70,8 @@ StandardError=journal+console
 WantedBy=multi-user.target
 `;
 
-function customizeScript(flatcarVersion: string): string {
+/** The root's customize script: Flatcar's os-release, sysext units, the docker group, the probe unit. */
+export function testbedCustomizeScript(flatcarVersion: string): string {
   const osRelease = Object.entries(flatcarOsRelease(flatcarVersion)).map(([k, v]) => `${k}=${v}`).join('\n');
   return `set -eu
 root="$1"
@@ -95,7 +96,7 @@ systemctl --root="$root" mask systemd-networkd-wait-online.service systemd-times
 
 /** The testbed root for a Flatcar release: trixie (systemd 257), Flatcar's os-release and sysext units. */
 export function testbedRootSpec(flatcarVersion: string, options: { cacheDir?: string; mirror?: string } = {}): RootSpec {
-  return { name: 'testbed', suite: 'trixie', packages: TESTBED_PACKAGES, customize: customizeScript(flatcarVersion), ...options };
+  return { name: 'testbed', suite: 'trixie', packages: TESTBED_PACKAGES, customize: testbedCustomizeScript(flatcarVersion), ...options };
 }
 
 /** Builds the testbed root once per Flatcar release and returns its (read-only) path. */

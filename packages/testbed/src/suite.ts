@@ -1,9 +1,12 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Arch } from '@bakehouse/schema';
-import { bootTestbed, type BootResult, type PlacedFile } from './boot.js';
+import { bootTestbed } from './boot.js';
 import { BootTestError } from './errors.js';
 import type { Checks } from './probe.js';
+import type { BootResult, PlacedFile } from './results.js';
+import { bootVm } from './vm/boot.js';
+import type { VmRoot } from './vm/root.js';
 
 /** systemd's name for the machine's architecture: the only one the testbed can boot. */
 export function hostArch(): Arch {
@@ -21,14 +24,19 @@ export async function findImages(distDir: string, name: string, arch: Arch): Pro
   return images.map((e) => path.join(distDir, e));
 }
 
+/** A manifest's smoke section: what both testbeds check, and the workload only a real kernel can run. */
+export interface Smoke extends Checks {
+  workload?: { units: string[]; commands: string[]; ports: string[] };
+}
+
 export interface ImageUnderTest {
   /** The extension name: the image goes to /etc/extensions/NAME.raw. */
   name: string;
   image: string;
-  checks: Checks;
+  checks: Smoke;
   /** Other images booted beside it (what it requires), name → file. */
   with?: Record<string, string>;
-  /** Files placed in the container before boot (drop-ins an operator would add). */
+  /** Files placed before boot (drop-ins an operator would add). */
   files?: Record<string, PlacedFile>;
 }
 
@@ -36,21 +44,29 @@ export interface ImageTestResult extends ImageUnderTest {
   result: BootResult;
 }
 
-/** Boots each image in turn (loop devices and nspawn do not share well) and collects the results. */
+/** Where images boot: systemd-nspawn on the host's kernel, or a VM with its own. */
+export type Testbed = { kind: 'nspawn'; root: string } | { kind: 'vm'; vm: VmRoot; diskSizeMiB?: number };
+
+/** The checks one testbed runs: the nspawn testbed cannot run workloads (no cgroup controllers, no device-mapper). */
+export function checksFor(testbed: Testbed['kind'], smoke: Smoke): Checks {
+  if (testbed === 'nspawn' || !smoke.workload) return { units: smoke.units, commands: smoke.commands };
+  return { units: [...smoke.units, ...smoke.workload.units], commands: [...smoke.commands, ...smoke.workload.commands] };
+}
+
+/** Boots each image in turn and collects the results. */
 export async function runBootTests(
-  root: string,
+  testbed: Testbed,
   images: readonly ImageUnderTest[],
-  options: { timeoutMs?: number; onResult?: (result: ImageTestResult) => void } = {},
+  options: { timeoutMs?: number; onResult?: (result: ImageTestResult) => void; socketDir?: string } = {},
 ): Promise<ImageTestResult[]> {
   const results: ImageTestResult[] = [];
   for (const test of images) {
-    const result = await bootTestbed({
-      root,
-      extensions: { ...test.with, [test.name]: test.image },
-      files: test.files,
-      checks: test.checks,
-      timeoutMs: options.timeoutMs,
-    });
+    const extensions = { ...test.with, [test.name]: test.image };
+    const checks = checksFor(testbed.kind, test.checks);
+    const result =
+      testbed.kind === 'nspawn'
+        ? await bootTestbed({ root: testbed.root, extensions, files: test.files, checks, timeoutMs: options.timeoutMs })
+        : await bootVm({ vm: testbed.vm, extensions, files: test.files, checks, ports: test.checks.workload?.ports, timeoutMs: options.timeoutMs, diskSizeMiB: testbed.diskSizeMiB });
     const done = { ...test, result };
     options.onResult?.(done);
     results.push(done);

@@ -67,8 +67,9 @@ describe('docker', () => {
     );
     expect(result.files).toEqual(
       expect.arrayContaining([
-        'usr/lib/systemd/system/sockets.target.d/10-docker-docker.socket.conf',
-        'usr/lib/systemd/system/multi-user.target.d/10-docker-containerd.service.conf',
+        // Flatcar's names for the Upholds= drop-ins.
+        'usr/lib/systemd/system/sockets.target.d/10-docker-socket.conf',
+        'usr/lib/systemd/system/multi-user.target.d/10-containerd-service.conf',
         'usr/share/docker/daemon.json',
       ]),
     );

@@ -1,7 +1,10 @@
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
-import type { ReleaseIndex } from '@bakehouse/schema';
+import type { ReleaseIndex, TestRecord } from '@bakehouse/schema';
+import { testRecordFile } from './evidence.js';
 import { extensionReleases, type ExtensionRelease, type ReleasePolicy } from './policy.js';
-import { builtImages, publishedImages, type BuiltImage } from './images.js';
+import { builtImages, publishedImages, stageImages, StageError, type BuiltImage } from './images.js';
 import { collectNotes } from './notes.js';
 
 /** What a step run as a subprocess (or in-process) reports: success, and its output for the report. */
@@ -19,6 +22,23 @@ export interface ExtensionInfo {
   lines?: string[];
 }
 
+/** A boot test's outcome: one test record per image booted, whatever the result. */
+export interface BootTestResult extends StepResult {
+  records: TestRecord[];
+}
+
+export interface PublishStepOptions {
+  baseUrl?: string;
+  previous?: string;
+  keep?: number;
+  /** The directory holding DIR/NAME/ with the images to publish (the stage), instead of the extension's dist/. */
+  from: string;
+  /** Publish only images with a passing test record of exactly their bytes. */
+  requireTests: boolean;
+  /** The channel's Flatcar release, which release-pinned images must carry. */
+  flatcarVersion?: string;
+}
+
 /** The side effects of a release, one function per step, so tests and partial environments can swap them. */
 export interface ReleaseSteps {
   resolveFlatcar(channel: string, board: string): Promise<string>;
@@ -26,8 +46,11 @@ export interface ReleaseSteps {
   bump(name: string): Promise<StepResult>;
   /** Builds the named extensions through Turbo in one run; a result per name. */
   build(names: readonly string[], env: Record<string, string>): Promise<Record<string, StepResult>>;
-  bootTest(name: string, flatcarVersion: string | undefined): Promise<StepResult>;
-  publish(name: string, tree: string, options: { baseUrl?: string; previous?: string; keep?: number }): Promise<StepResult>;
+  /** The architecture the boot tests can boot (the host's). */
+  bootArch(): string;
+  /** Boots each staged image (files in `dir`) and returns a test record of each. */
+  bootTest(name: string, dir: string, images: readonly BuiltImage[], flatcarVersion: string | undefined): Promise<BootTestResult>;
+  publish(name: string, tree: string, options: PublishStepOptions): Promise<StepResult>;
 }
 
 export type StepName = 'policy' | 'flatcar' | 'bump' | 'build' | 'compare' | 'boot-test' | 'publish';
@@ -35,8 +58,8 @@ export type StepName = 'policy' | 'flatcar' | 'bump' | 'build' | 'compare' | 'bo
 export interface Outcome {
   extension: string;
   channel?: string;
-  /** tested: built and boot-tested, not published (--no-publish). */
-  status: 'published' | 'tested' | 'up-to-date' | 'planned' | 'failed';
+  /** tested: built and boot-tested, not published (--no-publish). bumped: --bump-only. */
+  status: 'published' | 'tested' | 'bumped' | 'up-to-date' | 'planned' | 'failed';
   /** The step that failed. */
   step?: StepName;
   detail: string;
@@ -63,6 +86,19 @@ export interface ReleaseOptions {
   only?: readonly string[];
   /** Where release notes go; default PUBLISH_OUT/RELEASE-NOTES.md. */
   notesFile?: string;
+  /** Bump the extensions that track upstream (default); off when the locks were bumped by an earlier job. */
+  bump?: boolean;
+  /** Only resolve Flatcar and bump: what the first job of the workflow does, whose locks the others use. */
+  bumpOnly?: boolean;
+  /** Each channel's Flatcar release, as an earlier job resolved it; resolved from the release servers when absent. */
+  flatcar?: Record<string, string>;
+  /**
+   * Where the images to test and publish are kept: STAGE/CHANNEL/NAME/ with each image, its build
+   * record and its test record, and STAGE/flatcar.json. Default: a temporary directory, removed at the end.
+   */
+  stageDir?: string;
+  /** Publish what an earlier run staged and tested there: no bump, build or boot test; every image needs a passing test record. */
+  fromStage?: string;
   /** The index.json of a published tree (a directory or URL), or undefined before its first publish. */
   readIndex(tree: string): Promise<ReleaseIndex | undefined>;
   log(line: string): void;
@@ -96,9 +132,13 @@ export async function runRelease(options: ReleaseOptions, steps: ReleaseSteps): 
     if (problem) fail(release.name, 'policy', problem);
   }
 
-  const flatcar: Record<string, string> = {};
+  const flatcar: Record<string, string> = options.fromStage ? await readStagedFlatcar(options.fromStage) : { ...options.flatcar };
   const flatcarErrors: Record<string, string> = {};
   for (const channel of policy.flatcar.channels) {
+    if (flatcar[channel] !== undefined) {
+      log(`flatcar ${channel}: ${flatcar[channel]}${options.fromStage ? ' (as staged)' : options.flatcar ? ' (given)' : ''}`);
+      continue;
+    }
     try {
       flatcar[channel] = await steps.resolveFlatcar(channel, policy.flatcar.board);
       log(`flatcar ${channel}: ${flatcar[channel]}`);
@@ -108,90 +148,167 @@ export async function runRelease(options: ReleaseOptions, steps: ReleaseSteps): 
     }
   }
 
-  for (const release of releases.filter((r) => r.track === 'latest' && !failed(r.name))) {
-    if (options.dryRun) {
-      log(`${release.name}: would check upstream and bump`);
-      continue;
+  if (!options.fromStage && options.bump !== false)
+    for (const release of releases.filter((r) => r.track === 'latest' && !failed(r.name))) {
+      if (options.dryRun) {
+        log(`${release.name}: would check upstream and bump`);
+        continue;
+      }
+      const result = await steps.bump(release.name);
+      if (!result.ok) fail(release.name, 'bump', result.output);
+      else {
+        log(lastLines(result.output, 3));
+        if (options.bumpOnly) outcomes.push({ extension: release.name, status: 'bumped', detail: lastLines(result.output, 1), images: [] });
+      }
     }
-    const result = await steps.bump(release.name);
-    if (!result.ok) fail(release.name, 'bump', result.output);
-    else log(lastLines(result.output, 3));
-  }
+  if (options.bumpOnly) return finish(options, outcomes, flatcar, false);
   if (!options.dryRun) extensions = await steps.listExtensions();
 
-  for (const channel of policy.flatcar.channels) {
-    const tree = path.resolve(options.root, policy.publish.out, channel);
-    const baseUrl = policy.publish.baseUrl && `${policy.publish.baseUrl.replace(/\/+$/, '')}/${channel}`;
-    const previous = policy.publish.previous && `${policy.publish.previous.replace(/\/+$/, '')}/${channel}`;
-    const index = await options.readIndex(previous ?? tree);
-    const members = releases.filter((r) => r.channels.includes(channel) && !failed(r.name));
-    const info = (name: string) => extensions.find((e) => e.name === name)!;
-    const ready = members.filter((r) => {
-      if (info(r.name).compat !== 'release' || flatcar[channel] !== undefined) return true;
-      fail(r.name, 'flatcar', `no Flatcar ${channel} release to build this release-pinned image for: ${flatcarErrors[channel]}`, channel);
-      return false;
-    });
-
-    if (options.dryRun) {
-      for (const release of ready) outcomes.push(plannedOutcome(release, info(release.name), channel, index));
-      continue;
+  const ownStage = !options.fromStage && !options.stageDir && !options.dryRun;
+  const stageRoot = options.fromStage ?? options.stageDir ?? (ownStage ? await mkdtemp(path.join(os.tmpdir(), 'bakehouse-release-stage-')) : '');
+  try {
+    if (!options.fromStage && !options.dryRun) {
+      await mkdir(stageRoot, { recursive: true });
+      await writeFile(path.join(stageRoot, STAGED_FLATCAR), `${JSON.stringify({ flatcar }, null, 2)}\n`);
     }
+    for (const channel of policy.flatcar.channels) {
+      const tree = path.resolve(options.root, policy.publish.out, channel);
+      const baseUrl = policy.publish.baseUrl && `${policy.publish.baseUrl.replace(/\/+$/, '')}/${channel}`;
+      const previous = policy.publish.previous && `${policy.publish.previous.replace(/\/+$/, '')}/${channel}`;
+      const index = await options.readIndex(previous ?? tree);
+      const members = releases.filter((r) => r.channels.includes(channel) && !failed(r.name));
+      const info = (name: string) => extensions.find((e) => e.name === name)!;
+      const ready = members.filter((r) => {
+        if (info(r.name).compat !== 'release' || flatcar[channel] !== undefined) return true;
+        fail(r.name, 'flatcar', `no Flatcar ${channel} release to build this release-pinned image for: ${flatcarErrors[channel]}`, channel);
+        return false;
+      });
+      const channelStage = path.join(stageRoot, channel);
+      const publishOptions = { baseUrl, previous, keep: policy.publish.keep, from: channelStage, flatcarVersion: flatcar[channel] };
+      const publish = async (release: ExtensionRelease, files: string[], requireTests: boolean, note = '') => {
+        if (options.publish === false) {
+          outcomes.push({ extension: release.name, channel, status: 'tested', detail: `${requireTests ? 'built and boot-tested' : 'built'} ${files.join(', ')}; not published${note}`, images: files });
+          return;
+        }
+        const result = await steps.publish(release.name, tree, { ...publishOptions, requireTests });
+        if (!result.ok) {
+          fail(release.name, 'publish', result.output, channel);
+          return;
+        }
+        outcomes.push({ extension: release.name, channel, status: 'published', detail: `published ${files.join(', ')}${note}`, images: files });
+        log(`${release.name} (${channel}): published ${files.join(', ')}${note}`);
+      };
 
-    const built = await buildChannel(ready, channel, flatcar[channel], steps, extensions);
-    for (const release of ready) {
-      const result = built[release.name]!;
-      if (!result.ok) {
-        fail(release.name, 'build', result.output, channel);
+      if (options.dryRun) {
+        for (const release of ready) outcomes.push(plannedOutcome(release, info(release.name), channel, index));
         continue;
       }
-      const images = (await builtImages(path.join(options.root, 'extensions', release.name, 'dist'))).filter((image) => (release.arch as string[]).includes(image.arch));
-      const published = publishedImages(index, release.name);
-      const fresh: BuiltImage[] = [];
-      const changed: string[] = [];
-      for (const image of images) {
-        const previous = published.get(image.file);
-        if (previous === undefined) fresh.push(image);
-        else if (previous !== image.sha256) (info(release.name).compat === 'release' ? fresh.push(image) : changed.push(image.file));
-      }
-      if (changed.length) {
-        fail(
-          release.name,
-          'compare',
-          `${changed.join(', ')}: published with other content under the same version; systemd would not update hosts to it. For a packaging change, run bakehouse bump ${release.name} --revision -m "what changed"`,
-          channel,
-        );
+
+      if (options.fromStage) {
+        for (const release of ready) {
+          const staged = (await builtImages(path.join(channelStage, release.name))).filter((image) => (release.arch as string[]).includes(image.arch));
+          if (staged.length === 0) {
+            outcomes.push({ extension: release.name, channel, status: 'up-to-date', detail: `nothing staged in ${path.join(channelStage, release.name)}`, images: [] });
+            continue;
+          }
+          const missing = missingArches(release, staged, publishedImages(index, release.name));
+          if (missing.length) {
+            fail(release.name, 'boot-test', `${missing.join(', ')}: not tested, so the version is not published on any arch (a boot-test job of that arch failed or left nothing)`, channel);
+            continue;
+          }
+          await publish(release, staged.map((i) => i.file).sort(), true);
+        }
         continue;
       }
-      if (fresh.length === 0) {
-        outcomes.push({ extension: release.name, channel, status: 'up-to-date', detail: `${images.map((i) => i.file).join(', ')} already published`, images: [] });
-        continue;
-      }
-      if (options.bootTests !== false) {
-        const test = await steps.bootTest(release.name, flatcar[channel]);
-        if (!test.ok) {
-          fail(release.name, 'boot-test', test.output, channel);
+
+      const built = await buildChannel(ready, channel, flatcar[channel], steps, extensions);
+      for (const release of ready) {
+        const result = built[release.name]!;
+        if (!result.ok) {
+          fail(release.name, 'build', result.output, channel);
           continue;
         }
+        const distDir = path.join(options.root, 'extensions', release.name, 'dist');
+        const images = (await builtImages(distDir)).filter((image) => (release.arch as string[]).includes(image.arch));
+        const published = publishedImages(index, release.name);
+        const fresh: BuiltImage[] = [];
+        const changed: string[] = [];
+        for (const image of images) {
+          const previous = published.get(image.file);
+          if (previous === undefined) fresh.push(image);
+          else if (previous !== image.sha256) (info(release.name).compat === 'release' ? fresh.push(image) : changed.push(image.file));
+        }
+        if (changed.length) {
+          fail(
+            release.name,
+            'compare',
+            `${changed.join(', ')}: published with other content under the same version; systemd would not update hosts to it. For a packaging change, run bakehouse bump ${release.name} --revision -m "what changed"`,
+            channel,
+          );
+          continue;
+        }
+        if (fresh.length === 0) {
+          outcomes.push({ extension: release.name, channel, status: 'up-to-date', detail: `${images.map((i) => i.file).join(', ')} already published`, images: [] });
+          continue;
+        }
+        const testing = options.bootTests !== false;
+        // Only images of the arch this host boots can be tested here; the others wait for a host of their arch.
+        const bootArch = testing ? steps.bootArch() : undefined;
+        const selected = testing ? fresh.filter((i) => i.arch === bootArch) : fresh;
+        const untestable = fresh.filter((i) => !selected.includes(i)).map((i) => i.file).sort();
+        if (selected.length === 0) {
+          fail(release.name, 'boot-test', `${untestable.join(', ')}: this host boots ${bootArch} images only; boot-test them on a host of their arch (release.yml runs one per arch)`, channel);
+          continue;
+        }
+        const dir = path.join(channelStage, release.name);
+        const staged = await stageImages(distDir, selected, dir);
+        if (testing) {
+          const test = await steps.bootTest(release.name, dir, staged, flatcar[channel]);
+          for (const record of test.records) await writeFile(path.join(dir, testRecordFile(record.image)), `${JSON.stringify(record, null, 2)}\n`);
+          if (!test.ok) {
+            fail(release.name, 'boot-test', test.output, channel);
+            continue;
+          }
+        }
+        const note = untestable.length ? `; not ${options.publish === false ? 'staged' : 'published'} here, for want of a boot test on their arch: ${untestable.join(', ')}` : '';
+        await publish(release, staged.map((i) => i.file).sort(), testing, note);
       }
-      const files = fresh.map((i) => i.file).sort();
-      if (options.publish === false) {
-        outcomes.push({ extension: release.name, channel, status: 'tested', detail: `built${options.bootTests === false ? '' : ' and boot-tested'} ${files.join(', ')}; not published`, images: files });
-        continue;
-      }
-      const publish = await steps.publish(release.name, tree, { baseUrl, previous, keep: policy.publish.keep });
-      if (!publish.ok) {
-        fail(release.name, 'publish', publish.output, channel);
-        continue;
-      }
-      outcomes.push({ extension: release.name, channel, status: 'published', detail: `published ${files.join(', ')}`, images: files });
-      log(`${release.name} (${channel}): published ${files.join(', ')}`);
     }
+  } finally {
+    if (ownStage) await rm(stageRoot, { recursive: true, force: true });
   }
 
+  return finish(options, outcomes, flatcar, true);
+}
+
+/** The stage's record of the Flatcar release each channel's images were built for. */
+export const STAGED_FLATCAR = 'flatcar.json';
+
+async function readStagedFlatcar(stage: string): Promise<Record<string, string>> {
+  const file = path.join(stage, STAGED_FLATCAR);
+  const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    throw new StageError(`${file}: ${error.code === 'ENOENT' ? 'missing' : error.message}; --from-stage takes the --stage directory of a run that built and boot-tested the images`);
+  });
+  return (JSON.parse(text) as { flatcar: Record<string, string> }).flatcar;
+}
+
+/** Arches the policy releases whose image of a staged version is neither staged nor already published. */
+function missingArches(release: ExtensionRelease, staged: readonly BuiltImage[], published: ReadonlyMap<string, string>): string[] {
+  const missing: string[] = [];
+  for (const version of new Set(staged.map((i) => i.version)))
+    for (const arch of release.arch) {
+      const file = `${release.name}-${version}-${arch}.raw`;
+      if (!staged.some((i) => i.file === file) && !published.has(file)) missing.push(file);
+    }
+  return missing;
+}
+
+async function finish(options: ReleaseOptions, outcomes: Outcome[], flatcar: Record<string, string>, notes: boolean): Promise<ReleaseReport> {
   outcomes.sort((a, b) => a.extension.localeCompare(b.extension) || (a.channel ?? '').localeCompare(b.channel ?? ''));
   const report: ReleaseReport = { flatcar, outcomes, ok: !outcomes.some((o) => o.status === 'failed') };
   const published = outcomes.filter((o) => o.status === 'published');
-  if (published.length > 0) {
+  const { policy } = options;
+  if (notes && published.length > 0) {
     const notesFile = path.resolve(options.root, options.notesFile ?? path.join(policy.publish.out, 'RELEASE-NOTES.md'));
     await collectNotes({ root: options.root, file: notesFile, published, flatcar });
     report.notesFile = notesFile;
@@ -204,7 +321,14 @@ export function renderReport(report: ReleaseReport, dryRun?: boolean): string {
   const rows = report.outcomes.map((o) => `${o.extension.padEnd(16)} ${(o.channel ?? '-').padEnd(8)} ${(o.step ? `${o.status} (${o.step})` : o.status).padEnd(20)} ${o.detail.split('\n')[0]}`);
   const published = report.outcomes.filter((o) => o.status === 'published').length;
   const failed = report.outcomes.filter((o) => o.status === 'failed').length;
-  const summary = dryRun ? 'dry run: nothing was changed' : published === 0 ? 'nothing new to publish' : `published ${published} extension release(s); notes in ${report.notesFile}`;
+  const bumped = report.outcomes.filter((o) => o.status === 'bumped').length;
+  const summary = dryRun
+    ? 'dry run: nothing was changed'
+    : bumped > 0
+      ? `bumped ${bumped} extension(s); build, boot-test and publish them with --no-bump`
+      : published === 0
+        ? 'nothing new to publish'
+        : `published ${published} extension release(s); notes in ${report.notesFile}`;
   return `${['extension        channel  status               detail', ...rows].join('\n')}\n\n${summary}${failed ? `; ${failed} failed` : ''}\n`;
 }
 

@@ -1,4 +1,4 @@
-import { readFile, rm, writeFile, appendFile } from 'node:fs/promises';
+import { appendFile, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { convertWorkflowTemplate, NoOperationTraceWriter, parseWorkflow } from '@actions/workflow-parser';
 import { execa } from 'execa';
@@ -65,7 +65,25 @@ describe('workflow files', () => {
     expect([pr.jobs.test!.needs, pr.jobs.affected!.needs, pr.jobs.images!.needs]).toEqual(['lint', 'test', 'affected']);
     const release = await workflow('release.yml');
     expect(Object.keys(release.on).sort()).toEqual(['schedule', 'workflow_dispatch']);
-    expect(Object.values(release.jobs).flatMap((job) => job.steps.map((s) => s.run ?? '')).join('\n')).toMatch(/pnpm release --no-boot-tests/);
+    expect([release.jobs['boot-test']!.needs, release.jobs.release!.needs]).toEqual(['bump', 'boot-test']);
+  });
+
+  it('release.yml bumps once, and publishes only the images its boot tests booted', async () => {
+    const { jobs } = await workflow('release.yml');
+    const runs = (job: string) => jobs[job]!.steps.map((s) => s.run ?? '').join('\n');
+    const artifacts = (job: string, action: string) => jobs[job]!.steps.filter((s) => s.uses?.startsWith(`actions/${action}-artifact@`)) as (Step & { with: Record<string, string> })[];
+    // One bump, whose locks (and Flatcar releases) every later job takes instead of bumping again.
+    expect(runs('bump')).toMatch(/pnpm release --bump-only --json .*> bump-report\.json/);
+    const bumped = artifacts('bump', 'upload').find((a) => a.with.name === 'bumped')!;
+    expect(bumped.with.path).toContain('extensions/*/extension.lock.json');
+    for (const job of ['boot-test', 'release']) expect(artifacts(job, 'download').map((a) => a.with.name)).toContain('bumped');
+    expect(runs('boot-test')).toMatch(/pnpm release --no-bump --flatcar-from bump-report\.json --no-publish --stage tested/);
+    expect(runs('boot-test')).not.toMatch(/pnpm release (?!.*--no-bump)/);
+    // The booted bytes travel to the release job, which neither bumps nor builds nor boots: it publishes the stage.
+    expect(artifacts('boot-test', 'upload').map((a) => a.with.path)).toContain('tested/');
+    expect(artifacts('release', 'download').find((a) => a.with.pattern === 'tested-*')?.with.path).toBe('tested');
+    expect(runs('release')).toMatch(/pnpm release --from-stage tested/);
+    expect(runs('release')).not.toMatch(/pnpm (release (?!--from-stage)|bakehouse (bump|build)|turbo)/);
   });
 });
 
@@ -91,6 +109,8 @@ describe("the PR workflow's selection of affected extensions", () => {
   it('selects only the changed extension, and every extension when the builder changes', async () => {
     checkout = await freshCheckout(REPO_ROOT);
     expect(await select((root) => appendFile(path.join(root, 'extensions/containerd/files/usr/share/containerd/config.toml'), '\n# changed\n'))).toEqual(['containerd']);
-    expect(await select((root) => appendFile(path.join(root, 'packages/builder/src/plan.ts'), '\n// changed\n'))).toEqual(['containerd', 'docker', 'kubernetes', 'oem-hyperv', 'oem-qemu', 'podman']);
+    const every = (await readdir(path.join(checkout, 'extensions'), { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+    expect(every).toEqual(expect.arrayContaining(['containerd', 'docker', 'kubernetes', 'oem-hyperv', 'oem-qemu', 'podman']));
+    expect(await select((root) => appendFile(path.join(root, 'packages/builder/src/plan.ts'), '\n// changed\n'))).toEqual(every);
   }, 120_000);
 });

@@ -19,6 +19,8 @@ export interface BuildFlags {
   signKey?: string;
   signCert?: string;
   signKeySource?: string;
+  /** Output root: each extension's images go to OUT/NAME/ instead of its dist/. */
+  out?: string;
   quiet?: boolean;
 }
 
@@ -38,6 +40,7 @@ export async function runBuild(names: string[], flags: BuildFlags): Promise<void
       built.push(
         ...(await buildExtension(manifest, requireLock(extension), dir, {
           arches,
+          ...(flags.out ? { distDir: path.join(path.resolve(flags.out), manifest.name) } : {}),
           format: flags.format,
           compression: flags.compression,
           flatcarVersion,
@@ -56,6 +59,11 @@ export async function runBuild(names: string[], flags: BuildFlags): Promise<void
     ['image', 'bytes', 'sha256', 'time'],
     built.map((b) => [path.relative(root, b.imagePath), String(b.record.image.bytes), b.record.image.sha256, `${(b.durationMs / 1000).toFixed(2)}s`]),
   );
+  for (const b of built.filter((b) => b.record.sourceOverrides))
+    process.stderr.write(
+      `${path.basename(b.imagePath)}: built from source overrides (${b.record.sourceOverrides!.join(', ')}), not the lock's pins; ` +
+        'its extension-release says so, and bakehouse publish refuses it without --allow-overrides\n',
+    );
 }
 
 /** SOURCE_DATE_EPOCH is the reproducible-builds convention; without it every timestamp is 0. */

@@ -47,7 +47,26 @@ export async function runNew(name: string, flags: NewFlags): Promise<void> {
     progress.stop();
   }
 
-  const files = scaffoldFiles(manifest, source, lock);
+  const changeset = await writeExtensionPackage(root, name, scaffoldFiles(manifest, source, lock), newChangeset(manifest, lock));
+  process.stdout.write(
+    `created ${path.relative(root, dir)} (${lock.images.map(imageVersion).join(', ')}) and ${path.relative(root, changeset)}\n` +
+      `next: pnpm install && pnpm bakehouse lint && pnpm turbo build --filter ${name}\n`,
+  );
+}
+
+/**
+ * Writes extensions/NAME from `files` (path in the package → text), plus whatever `populate`
+ * puts into the staging directory, then `.changeset/new-NAME.md`: the package appears complete
+ * or not at all. Returns the changeset's path.
+ */
+export async function writeExtensionPackage(
+  root: string,
+  name: string,
+  files: Record<string, string>,
+  changesetText: string,
+  populate?: (stagingDir: string) => Promise<void>,
+): Promise<string> {
+  const dir = path.join(root, 'extensions', name);
   await mkdir(path.dirname(dir), { recursive: true });
   const staging = await mkdtemp(path.join(path.dirname(dir), `.new-${name}-`));
   try {
@@ -55,6 +74,7 @@ export async function runNew(name: string, flags: NewFlags): Promise<void> {
       await mkdir(path.dirname(path.join(staging, file)), { recursive: true });
       await writeFile(path.join(staging, file), text);
     }
+    await populate?.(staging);
     await rename(staging, dir);
   } catch (error) {
     await rm(staging, { recursive: true, force: true });
@@ -63,15 +83,12 @@ export async function runNew(name: string, flags: NewFlags): Promise<void> {
   const changeset = path.join(root, '.changeset', `new-${name}.md`);
   try {
     await mkdir(path.dirname(changeset), { recursive: true });
-    await writeFile(changeset, newChangeset(manifest, lock), { flag: 'wx' });
+    await writeFile(changeset, changesetText, { flag: 'wx' });
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
     throw error;
   }
-  process.stdout.write(
-    `created ${path.relative(root, dir)} (${lock.images.map(imageVersion).join(', ')}) and ${path.relative(root, changeset)}\n` +
-      `next: pnpm install && pnpm bakehouse lint && pnpm turbo build --filter ${name}\n`,
-  );
+  return changeset;
 }
 
 /** The manifest as plain data: what extension.ts will say, validated before anything is written. */
@@ -129,20 +146,7 @@ function kindOf(url: string): ArchiveKind {
 function scaffoldFiles(manifest: ExtensionManifest, source: Record<string, unknown>, lock: ExtensionLock): Record<string, string> {
   const { name } = manifest;
   return {
-    'package.json': `${JSON.stringify(
-      {
-        name,
-        version: '0.0.0',
-        private: true,
-        description: manifest.description,
-        type: 'module',
-        scripts: { build: 'bakehouse build', 'test:boot': 'bakehouse test', typecheck: 'tsc -p tsconfig.json' },
-        devDependencies: { '@bakehouse/cli': 'workspace:*', '@bakehouse/schema': 'workspace:*' },
-      },
-      null,
-      2,
-    )}\n`,
-    'tsconfig.json': `${JSON.stringify({ extends: '../../tsconfig.base.json', compilerOptions: { noEmit: true }, include: ['extension.ts'] }, null, 2)}\n`,
+    ...packageFiles(manifest),
     'extension.ts': extensionSource(source),
     [LOCK_FILE]: `${JSON.stringify(lock, null, 2)}\n`,
     [`files/usr/share/doc/${name}/README.sysext`]: `${name} is installed by the ${name} systemd-sysext image, built by Bakehouse.\nUpstream: ${manifest.homepage}\n`,
@@ -150,12 +154,36 @@ function scaffoldFiles(manifest: ExtensionManifest, source: Record<string, unkno
   };
 }
 
+/** package.json and tsconfig.json of an extension package: built, boot-tested and typechecked like every other. */
+export function packageFiles(manifest: ExtensionManifest): Record<string, string> {
+  return {
+    'package.json': `${JSON.stringify(
+      {
+        name: manifest.name,
+        version: '0.0.0',
+        private: true,
+        description: manifest.description,
+        type: 'module',
+        scripts: { build: 'bakehouse build', 'test:boot': 'bakehouse test', 'test:vm': 'bakehouse test --vm', typecheck: 'tsc -p tsconfig.json' },
+        devDependencies: { '@bakehouse/cli': 'workspace:*', '@bakehouse/schema': 'workspace:*' },
+      },
+      null,
+      2,
+    )}\n`,
+    'tsconfig.json': `${JSON.stringify({ extends: '../../tsconfig.base.json', compilerOptions: { noEmit: true }, include: ['extension.ts'] }, null, 2)}\n`,
+  };
+}
+
 function extensionSource(source: Record<string, unknown>): string {
-  const body = typescriptLiteral(source, '');
   const comment = source.debian
     ? '// The Debian closure is resolved for every arch and pinned in extension.lock.json by `bakehouse bump`;\n// `export` links the commands operators call from the private prefix into /usr/bin.\n'
     : '// `extract` maps files from the download into the image: adjust `from` to the archive\'s layout.\n// Add `units` and `enable` for a daemon, and `checksum: { from: \'file\', url: \'{url}.sha256\' }` when upstream publishes one.\n';
-  return `import { defineExtension } from '@bakehouse/schema';\n\n${comment}export default defineExtension(${body});\n`;
+  return manifestModule(source, comment);
+}
+
+/** extension.ts: the manifest data as a `defineExtension` call, below `comment` (`//` lines). */
+export function manifestModule(source: Record<string, unknown>, comment: string): string {
+  return `import { defineExtension } from '@bakehouse/schema';\n\n${comment}export default defineExtension(${typescriptLiteral(source, '')});\n`;
 }
 
 /** A value as a TypeScript literal in the repository's style: single quotes, bare keys, file modes in octal. */
@@ -195,7 +223,12 @@ Build: \`pnpm turbo build --filter ${name}\` → \`extensions/${name}/dist/${ima
 New upstream version: \`pnpm bakehouse bump ${name}\`${manifest.upstream ? '' : ' --to VERSION'}; a packaging-only change:
 \`pnpm bakehouse bump ${name} --revision -m "what changed"\`.
 
-## Install with Butane
+${butaneSection(name, image)}`;
+}
+
+/** The README section that installs `image` with Butane. */
+export function butaneSection(name: string, image: string): string {
+  return `## Install with Butane
 
 Serve the image (\`bakehouse publish\` writes it with \`SHA256SUMS\`), then:
 
@@ -218,7 +251,8 @@ storage:
 `;
 }
 
-function newChangeset(manifest: ExtensionManifest, lock: ExtensionLock): string {
+/** `.changeset/new-NAME.md`: a minor release announcing the new extension and its image versions. */
+export function newChangeset(manifest: ExtensionManifest, lock: ExtensionLock): string {
   return `---\n"${manifest.name}": minor\n---\n\nNew extension: ${manifest.description} (${lock.images.map(imageVersion).join(', ')}).\n`;
 }
 

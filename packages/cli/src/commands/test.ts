@@ -1,13 +1,16 @@
 import path from 'node:path';
-import { ensureTestbedRoot, findImages, hostArch, runBootTests, type ImageTestResult } from '@bakehouse/testbed';
+import { ensureTestbedRoot, ensureVmRoot, findImages, hostArch, runBootTests, type ImageTestResult, type ImageUnderTest, type Testbed } from '@bakehouse/testbed';
 import { readFlatcarRelease } from '@bakehouse/upstream';
-import { findWorkspaceRoot, selectExtensions, WorkspaceError } from '../workspace.js';
+import { findWorkspaceRoot, loadAllExtensions, selectExtensions, WorkspaceError } from '../workspace.js';
 import { printTable } from '../table.js';
 
 export interface TestFlags {
   flatcarVersion?: string;
-  timeout: string;
+  timeout?: string;
   cacheDir?: string;
+  /** Boot under a real kernel (qemu) and run the manifests' workload checks too. */
+  vm?: boolean;
+  vmDiskSize?: string;
 }
 
 /**
@@ -19,15 +22,30 @@ export async function runTest(names: string[], flags: TestFlags): Promise<void> 
   const extensions = await selectExtensions(root, names);
   const flatcarVersion = flags.flatcarVersion ?? (await readFlatcarRelease(root))?.version;
   if (!flatcarVersion) throw new WorkspaceError('no Flatcar release to boot: write flatcar.json (`bakehouse flatcar latest --write`) or pass --flatcar-version');
-  const timeoutSeconds = Number(flags.timeout);
-  if (!Number.isInteger(timeoutSeconds) || timeoutSeconds <= 0) throw new WorkspaceError(`--timeout: expected whole seconds, such as 180 (got "${flags.timeout}")`);
+  const timeout = flags.timeout ?? (flags.vm ? '600' : '180');
+  const timeoutSeconds = Number(timeout);
+  if (!Number.isInteger(timeoutSeconds) || timeoutSeconds <= 0) throw new WorkspaceError(`--timeout: expected whole seconds, such as 180 (got "${timeout}")`);
+  const diskSizeMiB = flags.vmDiskSize === undefined ? undefined : Number(flags.vmDiskSize);
+  if (diskSizeMiB !== undefined && (!Number.isInteger(diskSizeMiB) || diskSizeMiB < 1024)) throw new WorkspaceError(`--vm-disk-size: expected MiB, at least 1024, such as 8192 (got "${flags.vmDiskSize}")`);
 
   const arch = hostArch();
-  const images = [];
+  const all = await loadAllExtensions(root);
+  const images: ImageUnderTest[] = [];
   for (const { manifest, dir } of extensions) {
-    for (const image of await findImages(path.join(dir, 'dist'), manifest.name, arch)) images.push({ name: manifest.name, image, checks: manifest.smoke });
+    // What an image requires boots beside it: kubernetes needs a container runtime to talk to.
+    const required: Record<string, string> = {};
+    for (const requirement of manifest.requires) {
+      const choices = typeof requirement === 'string' ? [requirement] : requirement.anyOf;
+      const provider = all.find((e) => choices.includes(e.manifest.name));
+      if (!provider) continue;
+      required[provider.manifest.name] = (await findImages(path.join(provider.dir, 'dist'), provider.manifest.name, arch)).at(-1)!;
+    }
+    for (const image of await findImages(path.join(dir, 'dist'), manifest.name, arch)) images.push({ name: manifest.name, image, checks: manifest.smoke, with: required });
   }
-  const testbed = await ensureTestbedRoot(flatcarVersion, { cacheDir: flags.cacheDir, log: (m) => process.stderr.write(`${m}\n`) });
+  const log = (m: string) => process.stderr.write(`${m}\n`);
+  const testbed: Testbed = flags.vm
+    ? { kind: 'vm', vm: await ensureVmRoot(flatcarVersion, { cacheDir: flags.cacheDir, log }), diskSizeMiB }
+    : { kind: 'nspawn', root: await ensureTestbedRoot(flatcarVersion, { cacheDir: flags.cacheDir, log }) };
   const results = await runBootTests(testbed, images, {
     timeoutMs: timeoutSeconds * 1000,
     onResult: (r) => process.stderr.write(`${r.result.ok ? 'ok  ' : 'FAIL'} ${path.basename(r.image)} (${seconds(r.result.durationMs)})\n`),

@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { buildExtension, defaultCacheDir, type SigningKey } from '@bakehouse/builder';
-import { parseExtension, type Arch, type ExtensionInput, type ExtensionManifest } from '@bakehouse/schema';
+import { parseExtension, type Arch, type ExtensionInput, type ExtensionLock, type ExtensionManifest, type SourceOverrides } from '@bakehouse/schema';
 import type { PublishExtension } from '../images.js';
 
 export interface TinyExtension {
@@ -12,6 +12,12 @@ export interface TinyExtension {
   requires?: ExtensionInput['requires'];
   /** Builds signed DDIs with this key and certificate. */
   signing?: SigningKey;
+  /** One "file" input installed as /usr/bin/tool: its URL template and the sha256 the lock pins for it (every arch). */
+  input?: { url: string; version: string; sha256: string };
+  /** Pinned to one Flatcar release (release.compat "release"), built for this one. */
+  flatcarVersion?: string;
+  /** Source overrides for the build, as bakehouse build --sources takes them. */
+  sources?: SourceOverrides;
 }
 
 /**
@@ -30,17 +36,25 @@ export async function buildTinyExtension(root: string, spec: TinyExtension, imag
       ...(spec.lines ? { lines: spec.lines } : {}),
       ...(spec.conflicts ? { conflicts: spec.conflicts } : {}),
       ...(spec.requires ? { requires: spec.requires } : {}),
+      ...(spec.input ? { inputs: [{ name: 'tool', kind: 'file', url: spec.input.url, extract: [{ to: '/usr/bin/tool', mode: 0o755 }] }] } : {}),
+      ...(spec.flatcarVersion ? { release: { compat: 'release' } } : {}),
     },
     `${spec.name}/extension.ts`,
   );
   await mkdir(path.join(dir, 'files/usr/share', spec.name), { recursive: true });
   await writeFile(path.join(dir, 'files/usr/share', spec.name, 'content.txt'), `${spec.name} ${content}\n`);
-  await buildExtension(manifest, { lockVersion: 1, images: images.map((i) => ({ ...i, inputs: {} })) }, dir, {
+  const pins: ExtensionLock['images'][number]['inputs'] = spec.input
+    ? { tool: { version: spec.input.version, sha256: Object.fromEntries(manifest.arch.map((a) => [a, spec.input!.sha256])), checksum: 'computed' } }
+    : {};
+  const lock: ExtensionLock = { lockVersion: 1, images: images.map((i) => ({ ...i, inputs: pins })) };
+  await buildExtension(manifest, lock, dir, {
     arches: manifest.arch,
     // Signed builds run systemd-repart from the DDI tools root, cached with the user's downloads (built once).
-    fetch: { cacheDir: spec.signing ? defaultCacheDir() : path.join(root, '.cache'), offline: true },
+    fetch: { cacheDir: spec.signing ? defaultCacheDir() : path.join(root, '.cache'), offline: !spec.input },
     ...(spec.signing ? { signing: spec.signing } : {}),
     sourceDateEpoch: 0,
+    ...(spec.flatcarVersion ? { flatcarVersion: spec.flatcarVersion } : {}),
+    ...(spec.sources ? { sources: spec.sources } : {}),
   });
-  return { manifest, distDir: path.join(dir, 'dist') };
+  return { manifest, lock, distDir: path.join(dir, 'dist') };
 }
