@@ -114,7 +114,8 @@ describe('bakehouse test --vm', () => {
     expect(result.exitCode, result.all).toBe(0);
     const podman = await repoManifest('podman');
     for (const command of podman.smoke.workload.commands) expect(result.stdout).toContain(command.slice(0, 40));
-    expect(result.stdout).toMatch(/podman-.*-x86-64\.raw.*command podman run --rm/);
+    expect(result.stdout).toMatch(/podman-.*-x86-64\.raw.*command test "\$\(podman run --rm .*│ ok/);
+    expect(result.stdout).toMatch(/command cd \/tmp && runuser -u tester .*│ ok/);
     expect(podman.smoke.workload.commands.join('\n')).toMatch(/runuser -u tester[\s\S]*\.container/);
   }, 900_000);
 });
@@ -147,7 +148,7 @@ describe('signed images under an enforcing image policy', () => {
 
   it('merges a signed DDI with its certificate, and refuses it without one, tampered, or unsigned', async () => {
     const { signed, tampered, unsigned, cert } = await signedImage();
-    const refresh = `systemd-sysext refresh --image-policy=${POLICY}`;
+    const merge = `systemd-sysext merge --image-policy=${POLICY}`;
     const use = (file: string) => `ln -sfn ${file} /etc/extensions/signed-demo.raw`;
     const files: Record<string, PlacedFile> = {
       '/etc/verity.d/bakehouse.crt': { copy: cert },
@@ -161,18 +162,22 @@ describe('signed images under an enforcing image policy', () => {
         // The boot-time merge, under the policy: dm-verity devices back the merged /usr.
         `test -s ${marker}`,
         'ls /dev/mapper',
-        `mv /etc/verity.d/bakehouse.crt /root/ && ${refresh}; ! test -e ${marker}`,
-        `mv /root/bakehouse.crt /etc/verity.d/ && ${refresh} && test -s ${marker}`,
-        `${use('/var/lib/bakehouse-test/tampered.raw')} && { ${refresh} && cat ${marker} > /dev/null; test $? -ne 0; }`,
-        `${use('/var/lib/bakehouse-test/unsigned.raw')} && ${refresh}; ! test -e ${marker}`,
+        // A refused merge leaves the previous one in place, so each refusal starts unmerged.
+        `systemd-sysext unmerge && mv /etc/verity.d/bakehouse.crt /root/ && ! ${merge}; ! test -e ${marker}`,
+        `mv /root/bakehouse.crt /etc/verity.d/ && ${merge} && test -s ${marker}`,
+        `systemd-sysext unmerge && ${use('/var/lib/bakehouse-test/tampered.raw')} && { ${merge} && cat ${marker} > /dev/null; test $? -ne 0; }`,
+        `systemd-sysext unmerge; ${use('/var/lib/bakehouse-test/unsigned.raw')} && ! ${merge}; ! test -e ${marker}`,
         // The same unsigned image merges without the policy: it was refused for the policy alone.
-        `systemd-sysext refresh && test -s ${marker}`,
+        `systemd-sysext merge && test -s ${marker}`,
       ],
     };
     const result = timed('signed DDI', await bootVm({ vm, extensions: { 'signed-demo': signed }, files, checks }));
     expect(result.ok, describeFailure(result)).toBe(true);
     // systemd-sysext set the image up as a dm-verity device (named after its root hash).
     expect(output(result, 'ls /dev/mapper')).toMatch(/^[0-9a-f]{64}-verity$/m);
+    // Without its certificate the kernel refuses the signature and systemd has nothing to verify it with in userspace.
+    expect(result.checks[3]!.output).toMatch(/Required key not available|signature/i);
+    expect(result.checks[6]!.output).toMatch(/does not match image policy/);
   }, 900_000);
 });
 
