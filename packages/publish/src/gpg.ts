@@ -122,6 +122,11 @@ async function removeKeyring(home: string): Promise<void> {
 
 /** True when `signatureFile` is a good signature of `file` by a key in `keyring` (a binary public keyring). */
 export async function checkSignature(keyring: string, file: string, signatureFile: string): Promise<boolean> {
-  const result = await execa('gpgv', ['--keyring', path.resolve(keyring), signatureFile, file], { reject: false });
-  return result.exitCode === 0;
+  return (await signatureProblem(keyring, file, signatureFile)) === undefined;
+}
+
+/** undefined when `signatureFile` is a good signature of `file` by a key in `keyring`; else what gpgv said. */
+export async function signatureProblem(keyring: string, file: string, signatureFile: string): Promise<string | undefined> {
+  const result = await execa('gpgv', ['--keyring', path.resolve(keyring), signatureFile, file], { reject: false, all: true });
+  return result.exitCode === 0 ? undefined : (result.all ?? '').trim().split('\n').filter((l) => !/^gpgv: (Signature made|\s+using)/.test(l)).join('; ') || `gpgv exited with status ${result.exitCode}`;
 }

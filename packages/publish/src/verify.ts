@@ -5,7 +5,7 @@ import { sha256File } from '@bakehouse/builder';
 import { parseReleaseIndex, parseTestRecord, RELEASE_INDEX_FILE } from '@bakehouse/schema';
 import { VerificationError } from './errors.js';
 import { openTreeSource } from './files.js';
-import { checkSignature } from './gpg.js';
+import { signatureProblem } from './gpg.js';
 import { PUBLIC_KEYRING, SHA256SUMS, SIGNATURE_SUFFIX } from './tree.js';
 
 export interface VerifyOptions {
@@ -49,8 +49,11 @@ export async function verifyReleaseTree(treeDir: string, options: VerifyOptions 
       return listed;
     }
     if (!(await exists(sums + SIGNATURE_SUFFIX))) problems.push(`${sumsPath}${SIGNATURE_SUFFIX} is missing`);
-    else if (await checkSignature(keyring, sums, sums + SIGNATURE_SUFFIX)) report.signatures.push(sumsPath);
-    else problems.push(`${sumsPath}${SIGNATURE_SUFFIX} is not a good signature of ${sumsPath} by the key in ${keyring}`);
+    else {
+      const problem = await signatureProblem(keyring, sums, sums + SIGNATURE_SUFFIX);
+      if (problem === undefined) report.signatures.push(sumsPath);
+      else problems.push(`${sumsPath}${SIGNATURE_SUFFIX} is not a good signature of ${sumsPath} by the key in ${keyring} (${problem})`);
+    }
     const dir = path.posix.dirname(sumsPath) === '.' ? '' : `${path.posix.dirname(sumsPath)}/`;
     for (const line of (await source.read(sumsPath))!.toString().split('\n').filter(Boolean)) {
       const match = /^([0-9a-f]{64}) [ *](.+)$/.exec(line);

@@ -194,6 +194,8 @@ describe('bounds', () => {
   it('names what to install or pass: a root without a kernel, a disk too small', async () => {
     const empty = await mkdtemp(path.join(work, 'no-kernel-'));
     await expect(findKernel(empty)).rejects.toThrow(/no kernel with an initramfs in .*\/boot: the VM root needs linux-image-\* and initramfs-tools/);
+    // A cached disk of this size (left by an earlier run) would be refused by the free-space check instead.
+    await rm(`${vm.root}.disk-1024M.img`, { force: true });
     await expect(bootVm({ vm, checks: { units: [], commands: [] }, diskSizeMiB: 1024 })).rejects.toThrow(/VM disk of 1024 MiB is too small .*: pass --vm-disk-size \d+/);
     await expect(stat(`${vm.root}.disk-1024M.img`)).rejects.toThrow();
   }, 120_000);

@@ -1,13 +1,12 @@
-import { appendFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { appendFile, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshCheckout, REPO_ROOT, startFakeUpstreamApi, startServer, type FakeUpstreamApi, type LoopbackServer } from '@bakehouse/fixtures';
-import { createSigningKey } from '@bakehouse/publish';
+import type { FakeUpstreamApi } from '@bakehouse/fixtures';
 import { renderReport, runRelease, type ReleaseReport } from './pipeline.js';
 import { parsePolicy } from './policy.js';
 import { readTreeIndex, workspaceSteps } from './steps.js';
+import { startReleaseWorld, type ReleaseWorld } from './test-support/release-world.js';
 
 /** containerd follows upstream; docker's fake upstream is older than its lock, so its bump fails; kubernetes is pinned and cannot build offline. */
 const POLICY = `
@@ -23,41 +22,17 @@ extensions:
 let checkout: string;
 let work: string;
 let fake: FakeUpstreamApi;
-let flatcarServer: LoopbackServer;
+let world: ReleaseWorld;
 let env: NodeJS.ProcessEnv;
 const logs: string[] = [];
 
 beforeAll(async () => {
-  work = await mkdtemp(path.join(os.tmpdir(), 'bakehouse-release-'));
-  fake = await startFakeUpstreamApi();
-  flatcarServer = await startServer((req, res) => {
-    const found = req.url === '/stable/amd64-usr/current/version.txt';
-    res.writeHead(found ? 200 : 404).end(found ? 'FLATCAR_VERSION=4230.2.1\nFLATCAR_VERSION_ID=4230.2.1\nFLATCAR_BUILD_ID="2025-05-12-0815"\n' : 'not found');
-  });
-  const gnupgHome = path.join(work, 'gnupg');
-  await execa('mkdir', ['-m', '700', gnupgHome]);
-  await createSigningKey({ gnupgHome, userId: 'Release test <release@bakehouse.invalid>' });
-  checkout = await freshCheckout(REPO_ROOT);
-  await writeFile(path.join(checkout, 'release.yaml'), POLICY);
-  env = {
-    ...process.env,
-    ...fake.env,
-    BAKEHOUSE_UPSTREAM_FLATCAR: `${flatcarServer.url}/{channel}`,
-    GITHUB_TOKEN: '',
-    GNUPGHOME: gnupgHome,
-    // Bump verifies every pinned file into this cache; builds then need nothing else.
-    BAKEHOUSE_CACHE_DIR: path.join(work, 'cache'),
-    BAKEHOUSE_COMPRESSION: 'gzip',
-    BAKEHOUSE_OFFLINE: '1',
-    TURBO_TELEMETRY_DISABLED: '1',
-    CI: '1',
-  };
+  world = await startReleaseWorld(POLICY, { versionTxt: 'FLATCAR_VERSION=4230.2.1\nFLATCAR_VERSION_ID=4230.2.1\nFLATCAR_BUILD_ID="2025-05-12-0815"\n', env: { BAKEHOUSE_OFFLINE: '1' } });
+  ({ work, checkout, fake, env } = world);
 }, 120_000);
 
 afterAll(async () => {
-  await fake?.close();
-  await flatcarServer?.close();
-  await Promise.all([work, checkout].map((dir) => dir && rm(dir, { recursive: true, force: true })));
+  await world?.close();
 });
 
 /** A release in the checkout through the real CLI, Turbo and publish; workspace packages come prebuilt, so Turbo builds only the extensions. */

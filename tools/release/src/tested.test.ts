@@ -1,15 +1,15 @@
 import { createHash } from 'node:crypto';
-import { cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freshCheckout, REPO_ROOT, startFakeUpstreamApi, startServer, type FakeUpstreamApi, type LoopbackServer } from '@bakehouse/fixtures';
-import { createSigningKey } from '@bakehouse/publish';
+import type { FakeUpstreamApi } from '@bakehouse/fixtures';
 import { parseTestRecord } from '@bakehouse/schema';
 import { runRelease, type ReleaseOptions, type ReleaseReport } from './pipeline.js';
 import { parsePolicy } from './policy.js';
 import { readTreeIndex, workspaceSteps } from './steps.js';
+import { startReleaseWorld, type ReleaseWorld } from './test-support/release-world.js';
 
 /**
  * release.yml's three jobs, run in a row against the loopback fake upstream: bump once; build
@@ -29,41 +29,19 @@ extensions:
 let checkout: string;
 let work: string;
 let fake: FakeUpstreamApi;
-let flatcarServer: LoopbackServer;
+let world: ReleaseWorld;
 let env: NodeJS.ProcessEnv;
 
 beforeAll(async () => {
-  work = await mkdtemp(path.join(os.tmpdir(), 'bakehouse-tested-'));
-  fake = await startFakeUpstreamApi();
-  flatcarServer = await startServer((req, res) => {
-    const found = req.url === '/stable/amd64-usr/current/version.txt';
-    res.writeHead(found ? 200 : 404).end(found ? 'FLATCAR_VERSION=4230.2.1\nFLATCAR_VERSION_ID=4230.2.1\n' : 'not found');
-  });
-  const gnupgHome = path.join(work, 'gnupg');
-  await execa('mkdir', ['-m', '700', gnupgHome]);
-  await createSigningKey({ gnupgHome, userId: 'Release test <release@bakehouse.invalid>' });
-  checkout = await freshCheckout(REPO_ROOT);
-  await writeFile(path.join(checkout, 'release.yaml'), POLICY);
+  world = await startReleaseWorld(POLICY);
+  ({ work, checkout, fake, env } = world);
   const manifest = path.join(checkout, 'extensions/containerd/extension.ts');
   const text = await readFile(manifest, 'utf8');
   await writeFile(manifest, replaceSection(text.replace("enable: ['containerd.service'],", 'enable: [],'), 'smoke: ', "{ commands: ['test -x /usr/bin/ctr', 'test -x /usr/bin/runc'] }"));
-  env = {
-    ...process.env,
-    ...fake.env,
-    BAKEHOUSE_UPSTREAM_FLATCAR: `${flatcarServer.url}/{channel}`,
-    GITHUB_TOKEN: '',
-    GNUPGHOME: gnupgHome,
-    BAKEHOUSE_CACHE_DIR: path.join(work, 'cache'),
-    BAKEHOUSE_COMPRESSION: 'gzip',
-    TURBO_TELEMETRY_DISABLED: '1',
-    CI: '1',
-  };
 }, 120_000);
 
 afterAll(async () => {
-  await fake?.close();
-  await flatcarServer?.close();
-  await Promise.all([work, checkout].map((dir) => dir && rm(dir, { recursive: true, force: true })));
+  await world?.close();
 });
 
 /** `text` with the object literal after `key` (braces balanced) replaced by `value`. */
