@@ -142,7 +142,7 @@ describe('bakeDisk', () => {
     }
     expect(await debugfs(out, 'ROOT', 'stat /opt/extensions/hello')).toMatch(/Type: directory\s+Mode:\s+0755/);
     expect(await debugfs(out, 'ROOT', 'cat /etc/sysupdate.hello.d/hello.conf')).toBe(renderTransfer({ extension: 'hello', baseUrl: 'https://sysext.example.org/flatcar' }));
-    expect(Buffer.from((await execa('debugfs', ['-R', 'cat /etc/systemd/import-pubring.gpg', spec(out, 'ROOT')], { encoding: 'buffer' })).stdout)).toEqual(await readFile(pubring));
+    expect(Buffer.from((await execa('debugfs', ['-R', 'cat /etc/systemd/import-pubring.gpg', spec(out, 'ROOT')], { encoding: 'buffer', stripFinalNewline: false })).stdout)).toEqual(await readFile(pubring));
     expect(await debugfs(out, 'ROOT', 'stat /etc/systemd/system/timers.target.wants/systemd-sysupdate.timer')).toContain('"/usr/lib/systemd/system/systemd-sysupdate.timer"');
     expect(await debugfs(out, 'ROOT', 'cat /etc/systemd/system/systemd-sysupdate.service.d/hello.conf')).toContain('systemd-sysupdate -C hello update');
     await expect(debugfs(out, 'ROOT', 'stat /etc/sysupdate.tool.d')).resolves.not.toContain('Type:');

@@ -36,7 +36,7 @@ export async function nodeType(volume: ExtVolume, file: string): Promise<ExtNode
 
 /** A file's bytes, read with debugfs `cat`; undefined when it does not exist. */
 export async function readExtFile(volume: ExtVolume, file: string): Promise<Buffer | undefined> {
-  const { stdout, stderr } = await execa('debugfs', ['-R', `cat ${quote(file)}`, spec(volume)], { reject: false, encoding: 'buffer', env: TOOL_ENV });
+  const { stdout, stderr } = await execa('debugfs', ['-R', `cat ${quote(file)}`, spec(volume)], { reject: false, encoding: 'buffer', stripFinalNewline: false, env: TOOL_ENV });
   const messages = problems(Buffer.from(stderr).toString());
   if (messages.some((m) => /File not found/.test(m))) return undefined;
   if (messages.length) throw new BakeError(`${volume.name}: debugfs cannot read ${file}: ${messages.join('; ')}`);

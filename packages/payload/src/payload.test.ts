@@ -64,7 +64,7 @@ describe.each(KNOWN_ANSWERS)('$image image, bzip2 $bzip2', ({ image: imageName, 
     for (const [i, op] of field(manifest, 1).entries()) {
       const chunk = image.subarray(i * CHUNK_SIZE, Math.min((i + 1) * CHUNK_SIZE, image.length));
       // bzip2 -9 from Debian, independently of the encoder: stored only where strictly smaller.
-      const compressed = Buffer.from((await execa('bzip2', ['-9', '-c'], { input: chunk, encoding: 'buffer' })).stdout);
+      const compressed = Buffer.from((await execa('bzip2', ['-9', '-c'], { input: chunk, encoding: 'buffer', stripFinalNewline: false })).stdout);
       const expected = bzip2 && compressed.length < chunk.length ? compressed : chunk;
       const children = op.children!;
       expect(children.map((c) => c.field)).toEqual([1, 2, 3, 6, 8]);
@@ -78,7 +78,7 @@ describe.each(KNOWN_ANSWERS)('$image image, bzip2 $bzip2', ({ image: imageName, 
       expect(blob.equals(expected)).toBe(true);
       expect(unescapeBytes(scalar(children, 8)).toString('hex')).toBe(sha256(expected));
       if (expected === compressed) {
-        const expanded = Buffer.from((await execa('bzip2', ['-d', '-c'], { input: blob, encoding: 'buffer' })).stdout);
+        const expanded = Buffer.from((await execa('bzip2', ['-d', '-c'], { input: blob, encoding: 'buffer', stripFinalNewline: false })).stdout);
         expect(expanded.equals(chunk)).toBe(true);
       }
       offset += expected.length;

@@ -16,6 +16,8 @@ async function gpg(home: string | undefined, args: readonly string[], input?: st
   const result = await execa('gpg', [...(home ? ['--homedir', home] : []), ...BATCH, ...args], {
     reject: false,
     encoding: 'buffer',
+    // Exported keys and signatures are binary: a last byte that happens to be "\n" is data.
+    stripFinalNewline: false,
     ...(input === undefined ? {} : { input }),
   });
   if (result.exitCode !== 0) throw new SigningError(`gpg ${args.filter((a) => a !== '').join(' ')} failed: ${Buffer.from(result.stderr).toString().trim()}`);

@@ -131,7 +131,7 @@ describe('signed images under an enforcing image policy', () => {
     const extDir = path.join(work, 'signed-demo');
     // Incompressible, so any byte in the middle of the data partition belongs to this file.
     await mkdir(path.join(extDir, 'files/usr/share/signed-demo'), { recursive: true });
-    await writeFile(path.join(extDir, 'files', marker), (await execa('openssl', ['rand', '4194304'], { encoding: 'buffer' })).stdout);
+    await writeFile(path.join(extDir, 'files', marker), (await execa('openssl', ['rand', '4194304'], { encoding: 'buffer', stripFinalNewline: false })).stdout);
     const manifest = parseExtension({ name: 'signed-demo', description: 'demo', homepage: 'https://example.org', arch: ['x86-64'] }, path.join(extDir, 'extension.ts'));
     const lock = { lockVersion: 1 as const, images: [{ version: '1.0', inputs: {} }] };
     const fetch = { cacheDir: defaultCacheDir() };
