@@ -3,6 +3,7 @@ import { defineExtension } from '@bakehouse/schema';
 export default defineExtension({
   name: 'containerd',
   description: 'containerd container runtime with runc, from the upstream static release',
+  category: 'container-runtimes',
   homepage: 'https://containerd.io',
   upstream: { type: 'github-releases', repo: 'containerd/containerd' },
   arch: ['x86-64', 'arm64'],

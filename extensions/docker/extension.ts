@@ -30,6 +30,7 @@ const CONTAINERD_SERVICE = {
 export default defineExtension({
   name: 'docker',
   description: 'Docker Engine with its own containerd and runc, from the upstream static bundle',
+  category: 'container-runtimes',
   homepage: 'https://docs.docker.com/engine/',
   upstream: { type: 'docker-static-index', channel: 'stable' },
   arch: ['x86-64', 'arm64'],

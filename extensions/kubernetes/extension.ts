@@ -11,6 +11,7 @@ const CNI_DIR = '/usr/libexec/cni';
 export default defineExtension({
   name: 'kubernetes',
   description: 'kubeadm, kubelet and kubectl with the CNI plugins and crictl; one image per supported minor line',
+  category: 'kubernetes',
   homepage: 'https://kubernetes.io',
   upstream: { type: 'kubernetes-stable' },
   lines: ['1.36', '1.35', '1.34'],

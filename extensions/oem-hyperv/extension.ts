@@ -3,6 +3,7 @@ import { defineExtension } from '@bakehouse/schema';
 export default defineExtension({
   name: 'oem-hyperv',
   description: 'Hyper-V KVP daemon for Flatcar on Hyper-V, from Debian, pinned to one Flatcar release like official OEM images',
+  category: 'oem',
   homepage: 'https://learn.microsoft.com/virtualization/hyper-v-on-windows/',
   arch: ['x86-64', 'arm64'],
   debian: {

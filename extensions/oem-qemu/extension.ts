@@ -6,6 +6,7 @@ const VIRTIO_DEVICE = 'dev-virtio\\x2dports-org.qemu.guest_agent.0.device';
 export default defineExtension({
   name: 'oem-qemu',
   description: 'QEMU guest agent for Flatcar on QEMU/KVM, from Debian, pinned to one Flatcar release like official OEM images',
+  category: 'oem',
   homepage: 'https://www.qemu.org',
   arch: ['x86-64', 'arm64'],
   debian: {

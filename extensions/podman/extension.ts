@@ -8,6 +8,7 @@ const COMMANDS = ['podman', 'crun', 'conmon', 'passt', 'pasta', 'fuse-overlayfs'
 export default defineExtension({
   name: 'podman',
   description: 'podman with crun, conmon, netavark, aardvark-dns, passt, fuse-overlayfs and catatonit, from Debian, self-contained',
+  category: 'container-runtimes',
   homepage: 'https://podman.io',
   arch: ['x86-64', 'arm64'],
   debian: {

@@ -228,12 +228,20 @@ const Smoke = z
   })
   .strict();
 
+/** The catalog's groups, in the order it shows them. */
+export const EXTENSION_CATEGORIES = ['container-runtimes', 'kubernetes', 'networking', 'languages', 'tools', 'oem'] as const;
+export type ExtensionCategory = (typeof EXTENSION_CATEGORIES)[number];
+
 export const Extension = z
   .object({
     $schema: z.string().optional(),
     name: Name.describe('Equals the package name and the image name.'),
     description: z.string().min(1),
     homepage: z.url({ error: 'a URL such as "https://containerd.io"' }),
+    category: z
+      .enum(EXTENSION_CATEGORIES, { error: `one of ${EXTENSION_CATEGORIES.map((c) => `"${c}"`).join(', ')}` })
+      .default('tools')
+      .describe('Where the catalog lists it.'),
     upstream: VersionSource.optional().describe(
       'Where `bakehouse versions` and `bump` find new versions. Without it, versions are set by hand with `bump --to`.',
     ),
