@@ -1,11 +1,11 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { ExtensionManifest } from '@bakehouse/schema';
-import { readRecord } from './record.js';
+import { buildRecordFiles, readRecord } from './record.js';
 
 /**
  * The non-directory paths an extension ships, as far as can be known without building: exact
- * extract targets, generated units and the files/ overlay, plus every file listed by the build
+ * extract targets, Debian exports, generated units and the files/ overlay, plus every file listed by the build
  * records already in its dist/ (which also cover directory mappings). Files whose names carry
  * the extension's own name (extension-release, drop-ins, sysusers/tmpfiles) cannot collide and
  * are left out.
@@ -14,11 +14,11 @@ export async function extensionFootprint(manifest: ExtensionManifest, extensionD
   const paths = new Set<string>();
   for (const input of manifest.inputs) for (const rule of input.extract) if (!rule.to.endsWith('/')) paths.add(rule.to);
   for (const unit of Object.keys(manifest.units)) paths.add(`/usr/lib/systemd/system/${unit}`);
+  for (const exported of manifest.debian?.export ?? []) paths.add(exported.to);
   for (const file of await listFiles(path.resolve(extensionDir, manifest.files))) paths.add(file);
 
   const distDir = path.join(extensionDir, 'dist');
-  const records = (await readdir(distDir).catch(() => [])).filter((f) => f.startsWith(`${manifest.name}-`) && f.endsWith('.json'));
-  for (const file of records)
+  for (const file of await buildRecordFiles(distDir, manifest.name))
     for (const entry of (await readRecord(path.join(distDir, file))).files)
       if (entry.type !== 'dir' && !isNamedForExtension(entry.path, manifest.name)) paths.add(entry.path);
   return paths;

@@ -1,6 +1,6 @@
 import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { ImageFormat } from '@bakehouse/schema';
+import { ARCHES, type ImageFormat } from '@bakehouse/schema';
 import { writeFileAtomic } from './atomic.js';
 import { overriddenNames, type BuildPlan } from './plan.js';
 import { serializeTree, type SerializedEntry, type TreeEntry } from './tree.js';
@@ -28,6 +28,8 @@ export interface BuildRecord {
   tools: Record<string, string>;
   sourceDateEpoch: number;
   files: SerializedEntry[];
+  /** The image's SPDX 2.3 SBOM, NAME-VERSION-ARCH.spdx.json beside it (sbom/spdx.ts), made from this record. */
+  sbom?: { file: string; sha256: string };
 }
 
 export function createRecord(
@@ -72,13 +74,23 @@ export function renderSha256Sums(records: readonly BuildRecord[]): string {
 
 /**
  * dist/ holds exactly the images of the last build of an extension: removes the other
- * NAME-*.raw/.json files, then writes SHA256SUMS for what remains.
+ * NAME-*.raw/.json files (SBOMs, NAME-*.spdx.json, included), then writes SHA256SUMS for what remains.
  */
 export async function finishDist(distDir: string, name: string, records: readonly BuildRecord[]): Promise<void> {
-  const keep = new Set(records.flatMap((r) => [r.image.file, r.image.file.replace(/\.raw$/, '.json')]));
+  const keep = new Set(records.flatMap((r) => [r.image.file, r.image.file.replace(/\.raw$/, '.json'), ...(r.sbom ? [r.sbom.file] : [])]));
   for (const file of await readdir(distDir))
     if (file.startsWith(`${name}-`) && /\.(raw|json)$/.test(file) && !keep.has(file)) await rm(path.join(distDir, file), { force: true });
   await writeFileAtomic(path.join(distDir, 'SHA256SUMS'), renderSha256Sums(records));
+}
+
+/**
+ * The build records in dist/: NAME-VERSION-ARCH.json, sorted. Other JSON files there (boot test
+ * records NAME-VERSION-ARCH.test.json, SBOMs NAME-VERSION-ARCH.spdx.json) end in another suffix.
+ */
+export async function buildRecordFiles(distDir: string, name: string): Promise<string[]> {
+  const arches = ARCHES.map((a) => a.replace('-', '\\-')).join('|');
+  const pattern = new RegExp(`^${name.replace(/[.+]/g, '\\$&')}-.+-(${arches})\\.json$`);
+  return (await readdir(distDir).catch(() => [] as string[])).filter((f) => pattern.test(f)).sort();
 }
 
 export async function readRecord(file: string): Promise<BuildRecord> {

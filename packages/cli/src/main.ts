@@ -5,7 +5,7 @@ import { runBake } from './commands/bake.js';
 import { runBuild } from './commands/build.js';
 import { runBump } from './commands/bump.js';
 import { runDoctor } from './commands/doctor.js';
-import { runFlatcarLatest, runFlatcarShow } from './commands/flatcar.js';
+import { runFlatcarContents, runFlatcarLatest, runFlatcarShow } from './commands/flatcar.js';
 import { runInspect } from './commands/inspect.js';
 import { runLint } from './commands/lint.js';
 import { runList } from './commands/list.js';
@@ -84,7 +84,12 @@ export function createProgram(): Command {
     .option('--quiet', 'no progress display')
     .action(runBuild);
 
-  program.command('lint').description('validate every manifest and the relations between extensions').action(runLint);
+  program
+    .command('lint')
+    .description("validate every manifest and the relations between extensions, and check every image against Flatcar's own /usr")
+    .option('--flatcar-contents <file>', "the target release's flatcar_production_image_contents.txt (default: the one `bakehouse flatcar contents` cached)")
+    .addOption(new Option('--cache-dir <dir>', 'where `bakehouse flatcar contents` cached the list').env('BAKEHOUSE_CACHE_DIR'))
+    .action(runLint);
 
   program
     .command('bake')
@@ -201,6 +206,15 @@ export function createProgram(): Command {
     .addOption(new Option('--upstream <name=url>', 'fetch from URL instead of https://{channel}.release.flatcar-linux.net (flatcar=URL; {channel} is replaced)').argParser(collect).default([]))
     .action(runFlatcarLatest);
   flatcar.command('show').description('the release flatcar.json names').action(runFlatcarShow);
+  flatcar
+    .command('contents')
+    .description("fetch and cache the release's image contents list (every path of Flatcar's /usr), which `bakehouse lint` checks images against")
+    .option('--version <version>', "the Flatcar release (default: flatcar.json's)")
+    .option('--channel <channel>', "the release's channel (default: flatcar.json's)")
+    .option('--board <board>', "amd64-usr or arm64-usr (default: flatcar.json's)")
+    .addOption(new Option('--upstream <name=url>', 'fetch from URL instead of https://{channel}.release.flatcar-linux.net (flatcar=URL; {channel} is replaced)').argParser(collect).default([]))
+    .addOption(new Option('--cache-dir <dir>', 'where the list is cached').env('BAKEHOUSE_CACHE_DIR'))
+    .action(runFlatcarContents);
   program
     .command('publish')
     .description('publish built images (never builds): a signed, sysupdate-ready release tree (--out) and/or OCI artifacts (--oci)')

@@ -105,27 +105,47 @@ describe('bakehouse new --from deb', () => {
   let ws: string | undefined;
   afterAll(() => ws && rm(ws, { recursive: true, force: true }));
 
-  it("resolves the package's closure from the Debian archive, and the scaffold lints and builds", async () => {
+  it("proposes exports from the package's own file list, and the scaffold lints and builds", async () => {
     ws = await scratchWorkspace([]);
     await symlink(path.join(REPO_ROOT, 'node_modules'), path.join(ws, 'node_modules'));
     const cacheEnv = { BAKEHOUSE_CACHE_DIR: path.join(ws, '.cache') };
-    const created = await runBakehouse(['new', 'hello', '--from', 'deb', '--arch', 'x86-64', '--quiet'], { cwd: ws, env: cacheEnv });
+    // The extension is not named after the command: the exports come from htop's .deb, not from "zz-demo".
+    const created = await runBakehouse(['new', 'zz-demo', '--from', 'deb', '--package', 'htop', '--arch', 'x86-64', '--quiet'], { cwd: ws, env: cacheEnv });
     expect(created.exitCode, created.all).toBe(0);
-    const dir = path.join(ws, 'extensions/hello');
+    const dir = path.join(ws, 'extensions/zz-demo');
     const manifest = await readFile(path.join(dir, 'extension.ts'), 'utf8');
-    expect(manifest).toContain("debian: { suite: 'trixie', packages: ['hello'], export: [{ from: '/usr/bin/hello', to: '/usr/bin/hello' }] }");
+    expect(manifest).toContain("debian: { suite: 'trixie', packages: ['htop'], export: [{ from: '/usr/bin/htop', to: '/usr/bin/htop' }] }");
+    expect(manifest).toContain("smoke: { commands: ['htop --version'] }");
+    expect(await readFile(path.join(dir, 'README.md'), 'utf8')).toContain('- `/usr/bin/htop`');
     const lock = JSON.parse(await readFile(path.join(dir, 'extension.lock.json'), 'utf8')) as { images: { version: string; debian: Record<string, { package: string }[]> }[] };
-    expect(lock.images[0]!.debian['x86-64']!.map((deb) => deb.package)).toContain('hello');
+    expect(lock.images[0]!.debian['x86-64']!.map((deb) => deb.package)).toContain('htop');
     const version = lock.images[0]!.version;
-    expect(await readFile(path.join(ws, '.changeset/new-hello.md'), 'utf8')).toContain(`(${version})`);
+    expect(await readFile(path.join(ws, '.changeset/new-zz-demo.md'), 'utf8')).toContain(`(${version})`);
 
     await symlink(path.join(REPO_ROOT, 'extensions/containerd/node_modules'), path.join(dir, 'node_modules'));
     const lint = await runBakehouse(['lint'], { cwd: ws });
     expect(lint.exitCode, lint.all).toBe(0);
-    const build = await runBakehouse(['build', 'hello'], { cwd: dir, env: cacheEnv });
+    const build = await runBakehouse(['build', 'zz-demo'], { cwd: dir, env: cacheEnv });
     expect(build.exitCode, build.all).toBe(0);
-    const image = path.join(dir, `dist/hello-${version}-x86-64.raw`);
-    expect((await readFromImage(image, '/usr/lib/extension-release.d/extension-release.hello')).toString()).toContain('SYSEXT_LEVEL=1.0');
-    expect((await readFromImage(image, '/usr/lib/bakehouse/hello/usr/bin/hello')).subarray(0, 4).toString('latin1')).toBe('\x7fELF');
+    const image = path.join(dir, `dist/zz-demo-${version}-x86-64.raw`);
+    expect((await readFromImage(image, '/usr/lib/extension-release.d/extension-release.zz-demo')).toString()).toContain('SYSEXT_LEVEL=1.0');
+    expect((await readFromImage(image, '/usr/lib/bakehouse/zz-demo/usr/bin/htop')).subarray(0, 4).toString('latin1')).toBe('\x7fELF');
+  }, 240_000);
+
+  it("proposes a daemon's units with its commands where they are, so its own units find them", async () => {
+    const created = await runBakehouse(['new', 'zz-daemon', '--from', 'deb', '--package', 'chrony', '--arch', 'x86-64', '--quiet'], { cwd: ws!, env: { BAKEHOUSE_CACHE_DIR: path.join(ws!, '.cache') } });
+    expect(created.exitCode, created.all).toBe(0);
+    const manifest = await readFile(path.join(ws!, 'extensions/zz-daemon/extension.ts'), 'utf8');
+    expect(manifest).toContain("{ from: '/usr/sbin/chronyd', to: '/usr/sbin/chronyd' }");
+    expect(manifest).toContain("{ from: '/usr/bin/chronyc', to: '/usr/bin/chronyc' }");
+    expect(manifest).toContain("{ from: '/usr/lib/systemd/system/chrony.service', to: '/usr/lib/systemd/system/chrony.service' }");
+  }, 240_000);
+
+  it('refuses a package with no command and no unit, writing nothing', async () => {
+    const created = await runBakehouse(['new', 'zz-data', '--from', 'deb', '--package', 'tzdata-legacy', '--arch', 'x86-64', '--quiet'], { cwd: ws!, env: { BAKEHOUSE_CACHE_DIR: path.join(ws!, '.cache') } });
+    expect(created.exitCode).toBe(1);
+    expect(created.stderr).toContain('tzdata-legacy installs no command in /usr/bin or /usr/sbin and no systemd unit');
+    expect(await exists(path.join(ws!, 'extensions/zz-data'))).toBe(false);
+    expect(await exists(path.join(ws!, '.changeset/new-zz-data.md'))).toBe(false);
   }, 240_000);
 });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { readRecord, sha256File, type BuildRecord } from '@bakehouse/builder';
+import { buildRecordFiles, readRecord, sha256File, type BuildRecord } from '@bakehouse/builder';
 import { imageVersion, parseTestRecord, TEST_RECORD_SUFFIX, type Arch, type ExtensionLock, type ExtensionManifest, type ReleaseIndexImage, type TestRecord } from '@bakehouse/schema';
 import { PublishError } from './errors.js';
 
@@ -30,6 +30,8 @@ export interface BuiltImageFile {
   entry: ReleaseIndexImage;
   file: string;
   testRecord?: { bytes: Buffer; record: TestRecord };
+  /** The SPDX SBOM the build wrote beside the image, checked against the sha256 its record names. */
+  sbom?: Buffer;
 }
 
 /**
@@ -41,7 +43,7 @@ export interface BuiltImageFile {
 export async function collectBuiltImages(extension: PublishExtension, requirements: ImageRequirements = {}): Promise<BuiltImageFile[]> {
   const { manifest, distDir } = extension;
   const name = manifest.name;
-  const recordFiles = (await readdir(distDir).catch(() => [] as string[])).filter((f) => f.startsWith(`${name}-`) && f.endsWith('.json') && !f.endsWith(TEST_RECORD_SUFFIX)).sort();
+  const recordFiles = await buildRecordFiles(distDir, name);
   if (recordFiles.length === 0) throw new PublishError(`${distDir}: no built images of ${name}: run bakehouse build ${name} first`);
   const images: BuiltImageFile[] = [];
   const problems: string[] = [];
@@ -51,7 +53,13 @@ export async function collectBuiltImages(extension: PublishExtension, requiremen
     const file = path.join(distDir, record.image.file);
     const found = await imageProblems(extension, record, file, recordFile, requirements);
     if (found.problems.length) problems.push(...found.problems.map((p) => `${file}: ${p}`));
-    else images.push({ entry: indexEntry(manifest, record, path.join(distDir, recordFile), found.testRecord), file, ...(found.testRecord ? { testRecord: found.testRecord } : {}) });
+    else
+      images.push({
+        entry: indexEntry(manifest, record, path.join(distDir, recordFile), found.testRecord),
+        file,
+        ...(found.testRecord ? { testRecord: found.testRecord } : {}),
+        ...(found.sbom ? { sbom: found.sbom } : {}),
+      });
   }
   if (problems.length)
     throw new PublishError(`nothing was published: ${problems.length} problem(s) with the images of ${name}:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
@@ -64,7 +72,7 @@ async function imageProblems(
   file: string,
   recordFile: string,
   requirements: ImageRequirements,
-): Promise<{ problems: string[]; testRecord?: BuiltImageFile['testRecord'] }> {
+): Promise<{ problems: string[]; testRecord?: BuiltImageFile['testRecord']; sbom?: Buffer }> {
   const name = record.name;
   const rebuild = `run bakehouse build ${name} again`;
   const size = await stat(file).then(
@@ -95,11 +103,26 @@ async function imageProblems(
           `Rebuild it with --flatcar-version ${requirements.flatcarVersion}`,
       );
   }
+  const sbom = await readSbom(path.dirname(file), record, recordFile);
+  if (sbom.problem) problems.push(sbom.problem);
   const test = await readTestRecord(file, record);
   if (test.problem) problems.push(test.problem);
   else if (!test.found && requirements.requireTests)
     problems.push(`has no boot test record (${path.basename(testRecordPath(file))}): only images whose exact bytes passed a boot test are published here; boot-test it (pnpm release) first`);
-  return { problems, ...(test.found ? { testRecord: test.found } : {}) };
+  return { problems, ...(test.found ? { testRecord: test.found } : {}), ...(sbom.bytes ? { sbom: sbom.bytes } : {}) };
+}
+
+/** The SBOM the record names (records of builds before SBOMs name none): its bytes must be the ones built with the image. */
+async function readSbom(distDir: string, record: BuildRecord, recordFile: string): Promise<{ bytes?: Buffer; problem?: string }> {
+  if (!record.sbom) return {};
+  const bytes = await readFile(path.join(distDir, record.sbom.file)).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw error;
+  });
+  if (!bytes) return { problem: `its SBOM ${record.sbom.file}, which ${recordFile} names, is missing: run bakehouse build ${record.name} again` };
+  const sha256 = sha256Of(bytes);
+  if (sha256 !== record.sbom.sha256) return { problem: `its SBOM ${record.sbom.file} has sha256 ${sha256}, but ${recordFile} says ${record.sbom.sha256}: it changed after the build; run bakehouse build ${record.name} again` };
+  return { bytes };
 }
 
 /** The inputs and Debian packages of a record that came from source overrides. */
@@ -184,6 +207,7 @@ function indexEntry(manifest: ExtensionManifest, record: BuildRecord, recordFile
     conflicts: { extensions: [...manifest.conflicts.extensions].sort(), builtins: [...manifest.conflicts.builtins].sort() },
     ...(overrides.length ? { overrides } : {}),
     ...(test ? { test: { path: testRecordPath(imagePath), sha256: sha256Of(test.bytes), testbed: test.record.testbed } } : {}),
+    ...(record.sbom ? { sbom: { path: `${record.name}/${record.sbom.file}`, sha256: record.sbom.sha256 } } : {}),
   };
 }
 

@@ -11,6 +11,7 @@ export {
   Version,
   VersionSource,
   type ArchiveKind,
+  type BaseOverride,
   type DebianClosure,
   type ExtensionInput,
   type ExtensionManifest,
@@ -24,6 +25,6 @@ export { defineExtension, parseExtension } from './define.js';
 export { ManifestError, formatFieldPath, type FieldProblem } from './errors.js';
 export { extensionJsonSchema } from './json-schema.js';
 export { SourceOverrides, parseSourceOverrides } from './sources.js';
-export { ExtensionLock, LOCK_FILE, REVISION_MARKER, imageVersion, parseLock, parseLockStructure, type LockedDeb, type LockedImage, type LockedInput } from './lock.js';
+export { ExtensionLock, LOCK_FILE, REVISION_MARKER, imageVersion, parseLock, parseLockStructure, withLockedLines, type LockedDeb, type LockedImage, type LockedInput, type RetiredLine } from './lock.js';
 export { TestRecord, TEST_RECORD_SUFFIX, parseTestRecord } from './test-record.js';
 export { ReleaseIndex, RELEASE_INDEX_FILE, parseReleaseIndex, type ReleaseIndexImage, type ReleaseIndexSnippet, type ReleaseIndexVerityCertificate } from './release-index.js';

@@ -9,8 +9,10 @@ const LockedInput = z
     version: Version,
     sha256: z.partialRecord(Arch, Sha256),
     checksum: z
-      .enum(['upstream', 'computed'])
-      .describe('"upstream": the pin is the checksum upstream publishes. "computed": upstream publishes none; bump downloaded the file and hashed it.'),
+      .enum(['upstream', 'signed', 'computed'])
+      .describe(
+        '"upstream": the pin is the checksum upstream publishes. "signed": it comes from a checksum list whose signature bump verified against the manifest\'s key. "computed": upstream publishes none; bump downloaded the file and hashed it.',
+      ),
   })
   .strict();
 
@@ -25,6 +27,16 @@ const LockedDeb = z
   })
   .strict();
 
+const IsoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a date as YYYY-MM-DD');
+
+/** A line the extension's line source dropped after its end of life: publish still lists its images, marked end-of-life. */
+const RetiredLine = z
+  .object({
+    line: z.string().regex(/^\d+\.\d+$/),
+    endOfLife: IsoDate,
+  })
+  .strict();
+
 const LockedImage = z
   .object({
     line: z.string().regex(/^\d+\.\d+$/).optional(),
@@ -35,6 +47,7 @@ const LockedImage = z
       .positive()
       .optional()
       .describe('The packaging revision: how often this upstream version was re-packaged (a unit fix). `bakehouse bump NAME --revision` adds one; an upstream move drops it'),
+    endOfLife: IsoDate.optional().describe("The line's end of life as upstream's schedule gives it (manifests with `lineSource`): kept so the date is known once the schedule no longer lists the line"),
     inputs: z.record(z.string(), LockedInput),
     debian: z.partialRecord(Arch, z.array(LockedDeb).min(1)).optional().describe("The manifest's Debian closure, per arch: every .deb with its sha256 from the archive's signed index."),
   })
@@ -64,12 +77,24 @@ export const ExtensionLock = z
     $comment: z.string().optional(),
     lockVersion: z.literal(1),
     images: z.array(LockedImage).min(1, 'at least one image version'),
+    retiredLines: z.array(RetiredLine).optional().describe('Lines dropped after their end of life (manifests with `lineSource`), newest first'),
   })
   .strict();
 export type ExtensionLock = z.output<typeof ExtensionLock>;
 export type LockedImage = ExtensionLock['images'][number];
 export type LockedInput = LockedImage['inputs'][string];
 export type LockedDeb = z.output<typeof LockedDeb>;
+export type RetiredLine = z.output<typeof RetiredLine>;
+
+/**
+ * The manifest with the lines its lock records, for a manifest whose `lineSource` decides them:
+ * what builds, publishing and the catalog read as `lines`. Other manifests come back as they are.
+ */
+export function withLockedLines(manifest: ExtensionManifest, lock: ExtensionLock | undefined): ExtensionManifest {
+  if (!manifest.lineSource || !lock) return manifest;
+  const lines = lock.images.flatMap((image) => (image.line === undefined ? [] : [image.line]));
+  return lines.length > 0 ? { ...manifest, lines } : manifest;
+}
 
 /**
  * Validates a lock on its own, without its fit with the manifest: what `bakehouse bump` reads,
@@ -89,7 +114,11 @@ export function parseLock(data: unknown, file: string, manifest: ExtensionManife
   const lock = parseLockStructure(data, file);
   const problems: { field: string; expected: string }[] = [];
   const lines = lock.images.map((image) => image.line);
-  if (manifest.lines) {
+  if (manifest.lineSource) {
+    lock.images.forEach((image, i) => {
+      if (image.line === undefined) problems.push({ field: `images[${i}].line`, expected: `a line: the manifest's lineSource decides them (run bakehouse bump ${manifest.name})` });
+    });
+  } else if (manifest.lines) {
     manifest.lines.forEach((line) => {
       if (!lines.includes(line)) problems.push({ field: 'images', expected: `an image for line ${line}, which the manifest lists (run bakehouse bump ${manifest.name})` });
     });

@@ -32,6 +32,12 @@ const ArchivePath = z
   .min(1)
   .refine((p) => !p.startsWith('/') && !p.split('/').includes('..'), 'a relative path inside the archive, without ".."');
 
+/** A file of the extension's own, next to its manifest: relative and normalised. */
+const ExtensionFile = z
+  .string()
+  .min(1)
+  .refine((p) => !p.startsWith('/') && !p.split('/').includes('..') && !p.includes('//'), 'a path relative to the manifest, without ".."');
+
 const Mode = z
   .number()
   .int()
@@ -41,7 +47,7 @@ const Mode = z
 const Extract = z
   .object({
     from: ArchivePath.optional().describe(
-      'Path in the archive. Ending in "/" maps a whole directory. Omit for kind "file".',
+      'Path in the archive. Ending in "/" maps a whole directory. Omit for kind "file". May use {version}, {arch}, {goarch} and {uname}, for archives whose top directory names them (tailscale_{version}_{goarch}/).',
     ),
     to: ImagePath.describe('Path in the image. Ends in "/" when `from` is a directory.'),
     mode: Mode.optional().describe(
@@ -80,8 +86,13 @@ const DockerStaticIndex = z
   .strict()
   .describe('The directory listing of download.docker.com/linux/static/CHANNEL/ARCH/.');
 
-export const VersionSource = z.discriminatedUnion('type', [GithubReleases, KubernetesStable, DockerStaticIndex], {
-  error: () => 'a version source: { type: "github-releases", repo }, { type: "kubernetes-stable" } or { type: "docker-static-index" }',
+const TailscalePkgs = z
+  .object({ type: z.literal('tailscale-pkgs'), track: z.enum(['stable', 'unstable']).default('stable') })
+  .strict()
+  .describe("The TarballsVersion of pkgs.tailscale.com/TRACK/?mode=json: Tailscale's static tarballs are not on GitHub.");
+
+export const VersionSource = z.discriminatedUnion('type', [GithubReleases, KubernetesStable, DockerStaticIndex, TailscalePkgs], {
+  error: () => 'a version source: { type: "github-releases", repo }, { type: "kubernetes-stable" }, { type: "docker-static-index" } or { type: "tailscale-pkgs" }',
 });
 export type VersionSource = z.output<typeof VersionSource>;
 
@@ -90,6 +101,15 @@ const Checksum = z
     z.object({ from: z.literal('file'), url: UrlTemplateWithUrl.describe('A file holding the sha256, e.g. "{url}.sha256".') }).strict(),
     z.object({ from: z.literal('sha256sums'), url: UrlTemplateWithUrl.describe('A sha256sum-format list naming the file.') }).strict(),
     z.object({ from: z.literal('download') }).strict().describe('Upstream publishes no checksum: bump downloads the file and records its hash.'),
+    z
+      .object({
+        from: z.literal('signed-sha256sums'),
+        url: UrlTemplateWithUrl.describe('A sha256sum-format list naming the file, e.g. HashiCorp\'s NAME_{version}_SHA256SUMS.'),
+        signature: UrlTemplateWithUrl.describe('The detached binary signature of the list, e.g. its URL plus ".sig".'),
+        key: ExtensionFile.describe('The public key the signature must verify against: an armored .asc or a binary .gpg keyring, relative to the manifest.'),
+      })
+      .strict()
+      .describe('A checksum list upstream signs: bump verifies its signature with gpgv against `key` before taking a sha256 from it.'),
   ])
   .describe('Where `bakehouse bump` gets the pin.');
 
@@ -104,6 +124,13 @@ const Input = z
       .object({
         source: VersionSource,
         range: z.string().optional().describe('A semver range the version must satisfy; "{line}" stands for the image\'s line, e.g. "~{line}".'),
+        minorFrom: z
+          .object({ url: UrlTemplate.describe("Expanded with the image's version as {version}.") })
+          .strict()
+          .optional()
+          .describe(
+            "A file the extension's upstream publishes with each release, naming the version of this input it was released and tested with (containerd's script/setup/runc-version): the input stays within that version's MAJOR.MINOR, and within `range` too.",
+          ),
       })
       .strict()
       .optional()
@@ -220,6 +247,14 @@ const Workload = z
   })
   .strict();
 
+const BaseOverride = z
+  .object({
+    path: z.string().regex(/^\/(usr|opt)\/\S+$/, { error: 'an image path under /usr or /opt, such as "/usr/lib64/libfoo.so.1" (end it with "/" for everything below a directory)' }),
+    reason: z.string().min(1, 'say why the image may change this part of Flatcar\'s /usr'),
+  })
+  .strict();
+export type BaseOverride = z.output<typeof BaseOverride>;
+
 const Smoke = z
   .object({
     units: z.array(UnitName).default([]).describe('Units that must be active after boot.'),
@@ -250,6 +285,13 @@ export const Extension = z
       .min(1)
       .optional()
       .describe('Supported minor lines, each pinned to its latest patch and built as its own image version.'),
+    lineSource: z
+      .object({ type: z.literal('kubernetes-schedule') })
+      .strict()
+      .optional()
+      .describe(
+        "Instead of `lines`: upstream's support window decides them. `bakehouse bump` reads kubernetes/website's data/releases/schedule.yaml, adds a line once it is released and drops it after its end of life; the lock records the lines, so builds stay offline.",
+      ),
     arch: z.array(Arch).min(1).default(['x86-64', 'arm64']),
     format: z.enum(IMAGE_FORMATS).default('squashfs'),
     inputs: z.array(Input).default([]),
@@ -278,6 +320,10 @@ export const Extension = z
       .describe(
         "Flatcar built-ins this image is a drop-in for (e.g. docker-flatcar): `bakehouse lint` checks that its units keep every customization point the built-in offers (DOCKER_OPTS, CONTAINERD_CONFIG, socket names, the docker group…). Each must also be in conflicts.builtins.",
       ),
+    overridesBase: z
+      .array(BaseOverride)
+      .default([])
+      .describe("Paths where the image shadows Flatcar's own /usr on purpose (a base file, a library in a loader directory, a base symlink or directory replaced): `bakehouse lint` refuses any other, checked against the release's image contents list (`bakehouse flatcar contents`)."),
     smoke: Smoke.prefault({}),
   })
   .strict()
@@ -288,6 +334,8 @@ export const Extension = z
           ctx.addIssue({ code: 'custom', path: ['inputs', i, 'url', arch], message: `a URL for ${arch}, which "arch" lists` });
       }
     });
+    if (ext.lines && ext.lineSource)
+      ctx.addIssue({ code: 'custom', path: ['lineSource'], message: 'either "lines" or "lineSource": with a line source, bump finds the lines and the lock records them' });
     const seen = new Set<string>();
     ext.inputs.forEach((input, i) => {
       if (seen.has(input.name))

@@ -24,6 +24,11 @@ const IndexImage = z
     extension: z.string().min(1),
     version: Version,
     line: z.string().optional(),
+    endOfLife: z
+      .string()
+      .regex(/^\d{4}-\d{2}-\d{2}$/)
+      .optional()
+      .describe("the date its line reached upstream's end of life (YYYY-MM-DD): the line is no longer built, and hosts on it get no more updates"),
     arch: Arch,
     format: z.enum([...IMAGE_FORMATS, 'ddi']),
     path: z.string().min(1),
@@ -54,6 +59,14 @@ const IndexImage = z
       .strict()
       .optional()
       .describe('the passing boot test of exactly these image bytes; absent for images published without one'),
+    sbom: z
+      .object({
+        path: z.string().min(1).describe('tree-relative path of the SPDX 2.3 SBOM, EXT/EXT-VERSION-ARCH.spdx.json'),
+        sha256: Sha256.describe('sha256 of that file; the global SHA256SUMS lists it too'),
+      })
+      .strict()
+      .optional()
+      .describe("the image's SPDX 2.3 JSON SBOM as its build wrote it: its inputs, Debian packages and their licenses"),
   })
   .strict();
 

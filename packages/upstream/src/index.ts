@@ -24,3 +24,4 @@ export {
 } from './flatcar-release.js';
 export { DEFAULT_FLATCAR_BASE, flatcarContext, type FlatcarContext } from './flatcar-base.js';
 export { resolveLatestFlatcar, type FlatcarTarget, type LatestFlatcar } from './flatcar-latest.js';
+export { CONTENTS_FILE, cachedFlatcarContents, fetchFlatcarContents, flatcarContentsCacheFile, flatcarContentsUrl, type FlatcarContents } from './flatcar-contents.js';

@@ -1,5 +1,8 @@
+import { defaultCacheDir } from '@bakehouse/builder';
 import {
   FLATCAR_FILE,
+  fetchFlatcarContents,
+  parseFlatcarRelease,
   flatcarContext,
   readFlatcarRelease,
   resolveLatestFlatcar,
@@ -47,4 +50,24 @@ export async function runFlatcarShow(): Promise<void> {
 function describeChanges(current: FlatcarRelease | undefined, next: FlatcarRelease): string[] {
   if (!current) return [`created with ${next.channel} ${next.version} (${next.board})`];
   return (['channel', 'version', 'board'] as const).filter((key) => current[key] !== next[key]).map((key) => `${key} ${current[key]} → ${next[key]}`);
+}
+
+export interface FlatcarContentsFlags {
+  version?: string;
+  channel?: string;
+  board?: string;
+  upstream: string[];
+  cacheDir?: string;
+}
+
+/** Fetches the release's image contents list into the cache, where `bakehouse lint` finds it. */
+export async function runFlatcarContents(flags: FlatcarContentsFlags): Promise<void> {
+  const current = await readFlatcarRelease(await findWorkspaceRoot());
+  const release = parseFlatcarRelease(
+    { channel: flags.channel ?? current?.channel ?? 'stable', version: flags.version ?? current?.version, board: flags.board ?? current?.board ?? 'amd64-usr' },
+    flags.version ? '--version/--channel/--board' : FLATCAR_FILE,
+  );
+  const { contents, source, file } = await fetchFlatcarContents(release, flatcarContext(process.env, flags.upstream), flags.cacheDir ?? defaultCacheDir());
+  const under = (prefix: string) => [...contents.keys()].filter((p) => p.startsWith(prefix)).length;
+  process.stdout.write(`Flatcar ${release.version} (${release.board}): ${under('/usr/')} paths under /usr\n  from ${source}\n  cached in ${file}\n`);
 }

@@ -1,6 +1,6 @@
 import { access, mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { createProgress, defaultCacheDir } from '@bakehouse/builder';
+import { createProgress, defaultCacheDir, fetchDownload, listDebPaths } from '@bakehouse/builder';
 import { ARCHES, imageVersion, LOCK_FILE, parseExtension, type Arch, type ArchiveKind, type ExtensionLock, type ExtensionManifest } from '@bakehouse/schema';
 import { bump, upstreamContext } from '@bakehouse/upstream';
 import { findWorkspaceRoot } from '../workspace.js';
@@ -36,13 +36,19 @@ export async function runNew(name: string, flags: NewFlags): Promise<void> {
   const manifestFile = path.relative(root, path.join(dir, 'extension.ts'));
   if (await exists(dir)) throw new ScaffoldError(`${path.relative(root, dir)} already exists: pick another name, or edit that extension`);
 
-  const source = manifestSource(name, flags);
-  const manifest = parseExtension(source, manifestFile);
+  let source = manifestSource(name, flags);
+  let manifest = parseExtension(source, manifestFile);
+  const cacheDir = flags.cacheDir ?? defaultCacheDir();
   const progress = createProgress({ quiet: flags.quiet });
   let lock: ExtensionLock;
   try {
-    const result = await bump({ manifest }, { ctx: upstreamContext(process.env, flags.upstream), to: flags.version, fetch: { cacheDir: flags.cacheDir ?? defaultCacheDir(), progress }, lockFile: path.join(path.relative(root, dir), LOCK_FILE) });
+    const result = await bump({ manifest }, { ctx: upstreamContext(process.env, flags.upstream), to: flags.version, fetch: { cacheDir, progress }, lockFile: path.join(path.relative(root, dir), LOCK_FILE) });
     lock = result.lock;
+    if (flags.from === 'deb') {
+      // The closure is known now: what to export comes from the packages' own file lists, not from the extension's name.
+      source = withProposedExports(source, await proposeExports(manifest, lock, { cacheDir, progress }));
+      manifest = parseExtension(source, manifestFile);
+    }
   } finally {
     progress.stop();
   }
@@ -103,6 +109,7 @@ function manifestSource(name: string, flags: NewFlags): Record<string, unknown> 
       ...common,
       homepage: flags.homepage ?? `https://packages.debian.org/${flags.suite}/${packages[0]}`,
       arch,
+      // A stand-in until the closure is resolved: proposeExports() replaces it with what the packages ship.
       debian: { suite: flags.suite, packages, export: [{ from: `/usr/bin/${name}`, to: `/usr/bin/${name}` }] },
       release: { id: 'flatcar', compat: 'level' },
       smoke: { commands: [`${name} --version`] },
@@ -129,6 +136,45 @@ function manifestSource(name: string, flags: NewFlags): Record<string, unknown> 
     ],
     release: { id: 'flatcar', compat: 'level' },
     smoke: { commands: [`${name} --version`] },
+  };
+}
+
+const COMMAND_PATH = /^\/(?:usr\/)?(s?bin)\/[^/]+$/;
+const UNIT_PATH = /^\/(?:usr\/)?lib\/systemd\/system\/([^/]+\.(?:service|socket|timer|path))$/;
+
+/**
+ * What the named packages themselves install as commands (/usr/bin, /usr/sbin) and systemd units:
+ * the exports a new Debian extension starts with, read from the .debs the lock pins (first arch).
+ * Commands keep their directory, so the packages' own units find them where they say.
+ */
+async function proposeExports(manifest: ExtensionManifest, lock: ExtensionLock, fetch: { cacheDir: string; progress: ReturnType<typeof createProgress> }): Promise<{ from: string; to: string }[]> {
+  const packages = manifest.debian!.packages;
+  const arch = manifest.arch[0]!;
+  const debs = (lock.images[0]?.debian?.[arch] ?? []).filter((deb) => packages.includes(deb.package));
+  const exports = new Map<string, string>();
+  for (const deb of debs) {
+    const file = await fetchDownload({ name: deb.package, url: deb.url, sha256: deb.sha256 }, fetch);
+    for (const entry of await listDebPaths(file)) {
+      const command = COMMAND_PATH.exec(entry.path);
+      const unit = UNIT_PATH.exec(entry.path);
+      if (command && (entry.type === 'symlink' || (entry.type === 'file' && entry.mode & 0o111))) exports.set(`/usr/${command[1]}/${path.posix.basename(entry.path)}`, entry.path);
+      else if (unit && entry.type !== 'dir') exports.set(`/usr/lib/systemd/system/${unit[1]}`, entry.path);
+    }
+  }
+  if (exports.size === 0)
+    throw new ScaffoldError(`${packages.join(', ')} install${packages.length === 1 ? 's' : ''} no command in /usr/bin or /usr/sbin and no systemd unit: name the package that does with --package, or write debian.export by hand after scaffolding`);
+  return [...exports].sort(([a], [b]) => (a < b ? -1 : 1)).map(([to, from]) => ({ from, to }));
+}
+
+/** The manifest with the proposed exports, and a smoke check that runs the first command. */
+function withProposedExports(source: Record<string, unknown>, exports: { from: string; to: string }[]): Record<string, unknown> {
+  const debian = source.debian as Record<string, unknown>;
+  const command = exports.find((e) => COMMAND_PATH.test(e.to));
+  const units = exports.filter((e) => UNIT_PATH.test(e.to)).map((e) => path.posix.basename(e.to));
+  return {
+    ...source,
+    debian: { ...debian, export: exports },
+    smoke: { commands: command ? [`${path.posix.basename(command.to)} --version`] : units.map((unit) => `systemctl cat ${unit}`) },
   };
 }
 
@@ -215,7 +261,7 @@ function readme(manifest: ExtensionManifest, lock: ExtensionLock): string {
 
 ${manifest.description}. Upstream: ${manifest.homepage}
 
-- \`/usr/bin/${name}\`
+${shippedPaths(manifest).map((p) => `- \`${p}\``).join('\n')}
 - \`SYSEXT_LEVEL=1.0\`: static or self-contained, so the image survives Flatcar updates.
 - Smoke check after boot: ${manifest.smoke.commands.map((c) => `\`${c}\``).join(', ')}.
 
@@ -224,6 +270,12 @@ New upstream version: \`pnpm bakehouse bump ${name}\`${manifest.upstream ? '' : 
 \`pnpm bakehouse bump ${name} --revision -m "what changed"\`.
 
 ${butaneSection(name, image)}`;
+}
+
+/** The commands and units the README names: Debian exports, or the inputs' extract targets. */
+function shippedPaths(manifest: ExtensionManifest): string[] {
+  if (manifest.debian) return manifest.debian.export.map((e) => e.to);
+  return manifest.inputs.flatMap((input) => input.extract.map((rule) => rule.to));
 }
 
 /** The README section that installs `image` with Butane. */
