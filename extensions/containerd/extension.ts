@@ -23,7 +23,11 @@ export default defineExtension({
       name: 'runc',
       kind: 'file',
       url: 'https://github.com/opencontainers/runc/releases/download/v{version}/runc.{goarch}',
-      versionFrom: { source: { type: 'github-releases', repo: 'opencontainers/runc' } },
+      // containerd names the runc each release is built and tested with; runc stays in that minor (containerd 2.3.4 names v1.4.3).
+      versionFrom: {
+        source: { type: 'github-releases', repo: 'opencontainers/runc' },
+        minorFrom: { url: 'https://raw.githubusercontent.com/containerd/containerd/v{version}/script/setup/runc-version' },
+      },
       checksum: { from: 'sha256sums', url: 'https://github.com/opencontainers/runc/releases/download/v{version}/runc.sha256sum' },
       extract: [{ to: '/usr/bin/runc', mode: 0o755 }],
     },

@@ -14,7 +14,8 @@ export default defineExtension({
   category: 'kubernetes',
   homepage: 'https://kubernetes.io',
   upstream: { type: 'kubernetes-stable' },
-  lines: ['1.36', '1.35', '1.34'],
+  // bump follows upstream's support window; extension.lock.json records the lines.
+  lineSource: { type: 'kubernetes-schedule' },
   arch: ['x86-64', 'arm64'],
   inputs: [
     ...BINARIES.map((binary) => ({

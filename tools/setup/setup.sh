@@ -32,7 +32,8 @@ declare -A build_tools=(
   [apt-get]=apt [dpkg-deb]=dpkg [patchelf]=patchelf
   [mmdebstrap]=mmdebstrap [git]=git
 )
-# What the tests add: boot tests (nspawn and VM), registries, signing, the catalog's browser checks, arm64 under emulation.
+# What the tests add: boot tests (nspawn and VM), registries, signing, the catalog's browser checks, arm64 under emulation,
+# and go, which builds the SPDX validator (SPDX's Go library from Debian) that checks SBOMs.
 declare -A test_tools=(
   [systemd-nspawn]=systemd-container
   [docker-registry]=docker-registry [skopeo]=skopeo
@@ -42,6 +43,8 @@ declare -A test_tools=(
   [debugfs]=e2fsprogs [mkfs.btrfs]=btrfs-progs [sgdisk]=gdisk [qemu-img]=qemu-utils
   [qemu-system-x86_64]=qemu-system-x86 [mke2fs]=e2fsprogs [dumpe2fs]=e2fsprogs
   [qemu-system-aarch64]=qemu-system-arm [arch-test]=arch-test
+  [wat2wasm]=wabt  # rebuilds wasmtime's smoke-check module from its .wat
+  [go]=golang-go
 )
 
 # As root, or through sudo.

@@ -91,7 +91,7 @@ async function build(name: string, m = manifest(), extra: { format?: 'squashfs' 
 describe('buildExtension', () => {
   it('writes the image, its build record and SHA256SUMS', async () => {
     const { distDir, built } = await build('outputs', manifest(), { arches: ['x86-64', 'arm64'] });
-    expect((await readdir(distDir)).sort()).toEqual(['SHA256SUMS', 'demo-1.0-arm64.json', 'demo-1.0-arm64.raw', 'demo-1.0-x86-64.json', 'demo-1.0-x86-64.raw']);
+    expect((await readdir(distDir)).sort()).toEqual(['SHA256SUMS', 'demo-1.0-arm64.json', 'demo-1.0-arm64.raw', 'demo-1.0-arm64.spdx.json', 'demo-1.0-x86-64.json', 'demo-1.0-x86-64.raw', 'demo-1.0-x86-64.spdx.json']);
 
     const record = await readRecord(path.join(distDir, 'demo-1.0-x86-64.json'));
     const imageSha = await sha256Of(path.join(distDir, 'demo-1.0-x86-64.raw'));

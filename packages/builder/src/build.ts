@@ -16,6 +16,9 @@ import { createRecord, finishDist, type BuildRecord } from './record.js';
 import { stageTree } from './stage.js';
 import { listTree } from './tree.js';
 import { ownedName, sweepAbandoned } from './scratch.js';
+import { readCopyrights } from './sbom/copyright.js';
+import { declaredLicense, type DeclaredLicense } from './sbom/dep5.js';
+import { createSbom, renderSbom, sbomFileName } from './sbom/spdx.js';
 
 export interface BuildOptions {
   arches: readonly Arch[];
@@ -89,14 +92,14 @@ export async function buildImage(
 
   const stageDir = await mkdtemp(path.join(os.tmpdir(), ownedName(`${STAGE_PREFIX}${plan.imageName}-`)));
   try {
-    await stageTree(plan, { inputs: downloads, debs }, stageDir, { maxUnpackedBytes: extra.maxUnpackedBytes });
+    const [licenses] = await settleAll([closureLicenses(plan, debs), stageTree(plan, { inputs: downloads, debs }, stageDir, { maxUnpackedBytes: extra.maxUnpackedBytes })] as const);
     const tree = await listTree(stageDir);
     const problems = await lintTree(plan, stageDir, tree);
     if (problems.length) throw new LintError(plan.name, problems);
 
     const imagePath = path.join(distDir, `${plan.imageName}.raw`);
     const recordPath = path.join(distDir, `${plan.imageName}.json`);
-    const record = await writeOutput(distDir, () =>
+    const built = await writeOutput(distDir, () =>
       replaceAtomically(imagePath, async (partial) => {
         const made = await makeOne(plan, stageDir, partial, fetchOptions, extra.signing);
         const [sha256, { size }] = await Promise.all([sha256File(partial), stat(partial)]);
@@ -106,6 +109,12 @@ export async function buildImage(
         return createRecord(plan, { file: path.basename(imagePath), sha256, bytes: size }, tree, { [made.tool]: made.version }, made.ddi);
       }),
     );
+    // The SBOM is made from the record, and the record then names the SBOM's bytes, so the two agree;
+    // the record is written last, as the sign that the image, and now its SBOM, are complete.
+    const sbom = renderSbom(createSbom(built, { licenses, debArchitectures: new Map(plan.closure?.debs.map((d) => [d.name, d.architecture])) }));
+    const sbomFile = sbomFileName(plan.imageName);
+    await writeOutput(distDir, () => writeFileAtomic(path.join(distDir, sbomFile), sbom));
+    const record: BuildRecord = { ...built, sbom: { file: sbomFile, sha256: createHash('sha256').update(sbom).digest('hex') } };
     await writeOutput(distDir, () => writeFileAtomic(recordPath, `${JSON.stringify(record, null, 2)}\n`));
     return { plan, record, imagePath, durationMs: performance.now() - started };
   } finally {
@@ -137,6 +146,17 @@ async function makeOne(
   const ddi = await makeDdi({ stageDir, output, arch: plan.arch, identity, sourceDateEpoch: plan.sourceDateEpoch, signing, cacheDir: fetchOptions.cacheDir, log: (m) => fetchOptions.progress?.note(m) });
   const certificateSha256 = createHash('sha256').update(new X509Certificate(await readFile(signing.cert)).raw).digest('hex');
   return { tool: ddi.tool, version: ddi.version, ddi: { rootHash: ddi.rootHash, certificateSha256 } };
+}
+
+/** What each closure package's copyright file declares; packages whose file is not machine-readable are absent. */
+async function closureLicenses(plan: BuildPlan, debFiles: readonly string[]): Promise<Map<string, DeclaredLicense>> {
+  const debs = plan.closure?.debs ?? [];
+  const copyrights = await readCopyrights(debs.map((deb, i) => ({ name: deb.name, file: debFiles[i]! })));
+  return new Map(debs.flatMap((deb) => {
+    const text = copyrights.get(deb.name);
+    const declared = text === undefined ? undefined : declaredLicense(text);
+    return declared ? [[deb.name, declared] as const] : [];
+  }));
 }
 
 /** Stage trees live in the temp dir under this prefix, with their owner in the name. */

@@ -71,6 +71,8 @@ describe('lintTree', () => {
     await put('usr/lib/systemd/system/demo.service', '[Service]\nExecStart=-/usr/bin/missing --flag\n');
     await put('usr/lib/systemd/system/demo.service.d/10-x.conf', '[Service]\nExecStart=\nExecStart=/usr/bin/linked\n');
     await symlink('demo', path.join(root, 'usr/bin/linked'));
+    // systemd's own tools are on every host: a helper unit may run them.
+    await put('usr/lib/systemd/system/demo-user.service', '[Service]\nExecStart=/usr/bin/systemd-sysusers /usr/lib/sysusers.d/demo.conf\n');
     const problems = await lint();
     expect(problems).toHaveLength(1);
     expect(problems[0]).toMatchObject({ rule: 'exec-missing', path: '/usr/lib/systemd/system/demo.service' });

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { DEFAULT_SQUASHFS_COMPRESSION, type SquashfsCompression } from './image.js';
+import { DEBIAN_ARCH } from './debian/arch.js';
 import { imageVersion, type Arch, type ExtensionManifest, type ExtractRule, type ImageFormat, type Input, type LockedImage, type SourceOverrides, type UnitSections } from '@bakehouse/schema';
 
 /** Upstream projects spell architectures differently; URL templates may use any of these. */
@@ -26,7 +27,8 @@ export interface PlannedInput {
 export interface PlannedClosure {
   prefix: string;
   export: { from: string; to: string }[];
-  debs: { name: string; version: string; url: string; sha256: string; pinnedBy: PlannedInput['pinnedBy'] }[];
+  /** `architecture` is Debian's (amd64, arm64 or all), as the lock has it. */
+  debs: { name: string; version: string; architecture: string; url: string; sha256: string; pinnedBy: PlannedInput['pinnedBy'] }[];
 }
 
 export interface UpholdDropIn {
@@ -114,14 +116,16 @@ function planInput(manifest: ExtensionManifest, image: LockedImage, input: Input
   if (!locked) throw new PlanError(`${manifest.name}: the lock pins no version of input "${input.name}"; run bakehouse bump ${manifest.name}`);
   const { version } = locked;
   const url = inputUrl(input, version, arch);
+  // Archives such as Tailscale's keep everything under tailscale_VERSION_GOARCH/, so `from` takes the URL placeholders.
+  const extract = input.extract.map((rule) => (rule.from === undefined ? rule : { ...rule, from: expandUrl(rule.from, version, arch) }));
   const override = sources?.[url];
   const sha256 = locked.sha256[arch];
   // An override that keeps the lock's pin only moves the download (a mirror): the bytes are the pinned ones.
-  if (override && override.sha256 !== sha256) return { ...override, name: input.name, kind: input.kind, version, pinnedBy: 'override', extract: input.extract };
+  if (override && override.sha256 !== sha256) return { ...override, name: input.name, kind: input.kind, version, pinnedBy: 'override', extract };
 
   // parseLock guarantees a pin for every listed arch; this guards plans built from unchecked data.
   if (!sha256) throw new PlanError(`${manifest.name}: the lock pins no sha256 of input "${input.name}" for ${arch}`);
-  return { name: input.name, kind: input.kind, version, url: override?.url ?? url, sha256, pinnedBy: 'lock', extract: input.extract };
+  return { name: input.name, kind: input.kind, version, url: override?.url ?? url, sha256, pinnedBy: 'lock', extract };
 }
 
 function planClosure(manifest: ExtensionManifest, image: LockedImage, arch: Arch, sources?: SourceOverrides): { closure?: PlannedClosure } {
@@ -131,10 +135,11 @@ function planClosure(manifest: ExtensionManifest, image: LockedImage, arch: Arch
   return {
     closure: {
       prefix: manifest.debian.prefix ?? `/usr/lib/bakehouse/${manifest.name}`,
-      export: manifest.debian.export,
+      // {triplet}: where a package keeps per-arch files it opens by compiled-in path (liblxc's rootfs mount point, lxcfs' library).
+      export: manifest.debian.export.map(({ from, to }) => ({ from: from.replaceAll('{triplet}', DEBIAN_ARCH[arch].triplet), to: to.replaceAll('{triplet}', DEBIAN_ARCH[arch].triplet) })),
       debs: debs.map((deb) => {
         const override = sources?.[deb.url];
-        return { name: deb.package, version: deb.version, url: override?.url ?? deb.url, sha256: override?.sha256 ?? deb.sha256, pinnedBy: override && override.sha256 !== deb.sha256 ? 'override' : 'lock' };
+        return { name: deb.package, version: deb.version, architecture: deb.architecture, url: override?.url ?? deb.url, sha256: override?.sha256 ?? deb.sha256, pinnedBy: override && override.sha256 !== deb.sha256 ? 'override' : 'lock' };
       }),
     },
   };

@@ -95,9 +95,9 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
   }
 }
 
-/** dist/ after a finished build: exactly the image, its record and SHA256SUMS, all agreeing. */
+/** dist/ after a finished build: exactly the image, its record, its SBOM and SHA256SUMS, all agreeing. */
 async function expectCompleteDist(ws: Workspace): Promise<string> {
-  expect(await list(ws.dist)).toEqual(['SHA256SUMS', `${IMAGE}.json`, `${IMAGE}.raw`]);
+  expect(await list(ws.dist)).toEqual(['SHA256SUMS', `${IMAGE}.json`, `${IMAGE}.raw`, `${IMAGE}.spdx.json`]);
   const sha256 = await sha256File(path.join(ws.dist, `${IMAGE}.raw`));
   expect(await readFile(path.join(ws.dist, 'SHA256SUMS'), 'utf8')).toBe(`${sha256}  ${IMAGE}.raw\n`);
   const record = JSON.parse(await readFile(path.join(ws.dist, `${IMAGE}.json`), 'utf8')) as { image: { sha256: string } };

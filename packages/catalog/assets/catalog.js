@@ -22,6 +22,10 @@
       card.hidden = !match;
       if (match) shown++;
     });
+    // A group whose every card is filtered out goes too, heading and all.
+    Array.prototype.forEach.call(list.querySelectorAll('.category'), function (section) {
+      section.hidden = !section.querySelector('.card:not([hidden])');
+    });
     empty.hidden = shown !== 0;
     count.textContent = (words.length === 0 ? total : shown + ' of ' + total) + (total === 1 ? ' extension' : ' extensions');
   }

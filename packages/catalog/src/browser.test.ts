@@ -58,11 +58,14 @@ describe('catalog in Chromium', () => {
     return { page, problems, requests };
   }
 
-  const visibleCards = (page: Page) => page.locator('#extensions > li.card:visible').evaluateAll((cards) => cards.map((c) => c.getAttribute('data-name')));
+  const visibleCards = (page: Page) => page.locator('#extensions li.card:visible').evaluateAll((cards) => cards.map((c) => c.getAttribute('data-name')));
 
   it('shows every extension on the index without errors, loading only from the tree', async () => {
     const { page, problems, requests } = await open(`${server.url}/index.html`);
-    expect(await visibleCards(page)).toEqual(Object.keys(index.extensions).sort());
+    // Grouped by category, in the catalog's order, each group sorted by name.
+    expect(await page.locator('#extensions .category > h2').allTextContents()).toEqual(['Container runtimes', 'Kubernetes', 'OEM (cloud and hypervisor agents)']);
+    expect(await visibleCards(page)).toEqual(['containerd', 'docker', 'podman', 'kubernetes', 'oem-qemu']);
+    expect(await page.locator('.category[data-category="oem"] li.card').evaluateAll((cards) => cards.map((c) => c.getAttribute('data-name')))).toEqual(['oem-qemu']);
     expect(await page.locator('#count').textContent()).toBe('5 extensions');
     // The stylesheet applied: the search box is laid out as flex, not the default block.
     expect(await page.locator('.search').evaluate((el) => getComputedStyle(el).display)).toBe('flex');
@@ -77,6 +80,8 @@ describe('catalog in Chromium', () => {
     await search.pressSequentially('kube');
     expect(await visibleCards(page)).toEqual(['kubernetes']);
     expect(await page.locator('#count').textContent()).toBe('1 of 5 extensions');
+    // Groups with no match left are hidden, heading and all.
+    expect(await page.locator('#extensions .category:visible > h2').allTextContents()).toEqual(['Kubernetes']);
 
     await search.fill('guest agent');
     expect(await visibleCards(page)).toEqual(['oem-qemu']);

@@ -74,7 +74,7 @@ describe('catalog published by bakehouse publish', () => {
     page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
     page.on('pageerror', (e) => problems.push(e.message));
     await page.goto(`${server.url}/index.html`);
-    expect(await page.locator('#extensions > li.card').evaluateAll((cards) => cards.map((c) => c.getAttribute('data-name')))).toEqual(['tiny']);
+    expect(await page.locator('#extensions li.card').evaluateAll((cards) => cards.map((c) => c.getAttribute('data-name')))).toEqual(['tiny']);
     await page.locator('a', { hasText: 'tiny' }).first().click();
     await page.waitForURL(`${server.url}/tiny/index.html`);
     expect(await page.locator('header .description').textContent()).toBe('A tiny extension for the catalog test <b>not bold</b>');
@@ -93,6 +93,25 @@ describe('catalog published by bakehouse publish', () => {
     }
     expect(await page.locator('.facts').textContent()).toContain('/etc/extensions/docker-flatcar.raw → /dev/null');
     expect(problems).toEqual([]);
+    await page.close();
+  });
+
+  it("links each image's SBOM, which the tree holds beside the image and the signed SHA256SUMS lists", async () => {
+    const page = await browser.newPage();
+    await page.goto(`${server.url}/tiny/index.html`);
+    const sums = await readFile(path.join(tree, 'SHA256SUMS'), 'utf8');
+    for (const arch of ['x86-64', 'arm64'] as const) {
+      const image = index.extensions.tiny!.images.find((i) => i.arch === arch)!;
+      expect(image.sbom).toEqual({ path: `tiny/tiny-1.2.3-${arch}.spdx.json`, sha256: await sha256File(path.join(tree, `tiny/tiny-1.2.3-${arch}.spdx.json`)) });
+      expect(sums).toContain(`${image.sbom!.sha256}  ${image.sbom!.path}\n`);
+      const link = page.locator(`tr[data-arch="${arch}"] a.sbom`);
+      expect(await link.textContent()).toBe('SBOM');
+      const response = await page.request.get(new URL((await link.getAttribute('href'))!, page.url()).href);
+      expect(response.status()).toBe(200);
+      const sbom = (await response.json()) as { spdxVersion: string; packages: { SPDXID: string; checksums: { checksumValue: string }[] }[] };
+      expect(sbom.spdxVersion).toBe('SPDX-2.3');
+      expect(sbom.packages.find((p) => p.SPDXID === 'SPDXRef-Image')!.checksums[0]!.checksumValue).toBe(image.sha256);
+    }
     await page.close();
   });
 });

@@ -1,4 +1,4 @@
-import { FLATCAR_BUILTIN_PATTERN, RELEASE_INDEX_FILE, type ExtensionManifest, type ReleaseIndex, type ReleaseIndexImage, type ReleaseIndexSnippet, type Requirement } from '@bakehouse/schema';
+import { EXTENSION_CATEGORIES, FLATCAR_BUILTIN_PATTERN, RELEASE_INDEX_FILE, type ExtensionCategory, type ExtensionManifest, type ReleaseIndex, type ReleaseIndexImage, type ReleaseIndexSnippet, type Requirement } from '@bakehouse/schema';
 import { CatalogError } from './errors.js';
 import { html, hrefOf, type Markup } from './html.js';
 
@@ -104,8 +104,31 @@ function footer(index: ReleaseIndex, root: string): Markup {
 Machine-readable: <a href="${root}index.json">index.json</a>. Built with Bakehouse.</p>`;
 }
 
+/** The catalog's groups, in EXTENSION_CATEGORIES' order. */
+const CATEGORY_TITLE: Record<ExtensionCategory, string> = {
+  'container-runtimes': 'Container runtimes',
+  kubernetes: 'Kubernetes',
+  networking: 'Networking',
+  languages: 'Languages',
+  tools: 'Tools',
+  oem: 'OEM (cloud and hypervisor agents)',
+};
+
+/** An extension's group: its manifest's, else index.json's (trees published before categories existed have none: "tools"). */
+function categoryOf(name: string, index: ReleaseIndex, manifests: Map<string, ExtensionManifest>): ExtensionCategory {
+  return manifests.get(name)?.category ?? index.extensions[name]?.category ?? 'tools';
+}
+
 function renderIndexPage(names: string[], index: ReleaseIndex, manifests: Map<string, ExtensionManifest>, assetQuery: Map<string, string>): string {
-  const cards = names.map((name) => renderCard(name, index.extensions[name]!, manifests.get(name)));
+  const groups = EXTENSION_CATEGORIES.map((category) => ({ category, members: names.filter((name) => categoryOf(name, index, manifests) === category) })).filter((g) => g.members.length > 0);
+  const sections = groups.map(
+    ({ category, members }) => html`<section class="category" data-category="${category}" aria-labelledby="category-${category}">
+<h2 id="category-${category}">${CATEGORY_TITLE[category]}</h2>
+<ul class="cards">
+${members.map((name) => renderCard(name, index.extensions[name]!, manifests.get(name)))}</ul>
+</section>
+`,
+  );
   const count = (n: number) => `${n} extension${n === 1 ? '' : 's'}`;
   const body = html`<header>
 <h1>Extensions for Flatcar Container Linux</h1>
@@ -119,8 +142,8 @@ function renderIndexPage(names: string[], index: ReleaseIndex, manifests: Map<st
 <input id="search" type="search" placeholder="Name, description or version" autocomplete="off" spellcheck="false">
 <p class="count" id="count" aria-live="polite" data-total="${names.length}">${count(names.length)}</p>
 </div>
-<ul class="cards" id="extensions">
-${cards}</ul>
+<div id="extensions">
+${sections}</div>
 <p class="empty" id="no-match" hidden>No extension matches your search.</p>
 </main>`;
   return layout({ title: 'Flatcar extensions', root: '', assetQuery, body, footer: footer(index, '') });
@@ -134,7 +157,7 @@ function renderCard(name: string, ext: IndexExtension, manifest: ExtensionManife
     .join(' ')
     .toLowerCase();
   return html`<li class="card" data-name="${name}" data-search="${haystack}">
-<h2><a href="${hrefOf(name)}/index.html">${name}</a></h2>
+<h3><a href="${hrefOf(name)}/index.html">${name}</a></h3>
 <p class="description">${ext.description}</p>
 <p class="meta">${
     versions.length === 0
@@ -213,14 +236,16 @@ function renderImages(images: readonly ReleaseIndexImage[]): Markup {
   const sorted = [...images].sort((a, b) => compareVersionsDescending(a.version, b.version) || (a.arch < b.arch ? -1 : a.arch > b.arch ? 1 : 0));
   const rows = sorted.map(
     (image) => html`<tr data-version="${image.version}" data-arch="${image.arch}">
-<td class="nowrap">${image.version}${image.line ? html` <span class="muted">(${image.line})</span>` : ''}${image.overrides ? html` <span class="override" title="built from source overrides: ${image.overrides.join(', ')}">override build</span>` : ''}</td>
+<td class="nowrap">${image.version}${image.line ? html` <span class="muted">(${image.line})</span>` : ''}${image.overrides ? html` <span class="override" title="built from source overrides: ${image.overrides.join(', ')}">override build</span>` : ''}${
+      image.endOfLife ? html` <span class="end-of-life" title="line ${image.line ?? ''} reached upstream's end of life on ${image.endOfLife}">end of life</span>` : ''
+    }</td>
 <td class="nowrap">${image.arch}</td>
 <td>${compatibilityText(image.compatibility)}</td>
 <td class="nowrap" title="${image.bytes} bytes">${formatBytes(image.bytes)}</td>
 <td><code class="sha256">${image.sha256}</code></td>
 <td class="nowrap"><a href="../${hrefOf(image.path)}" title="${image.path.split('/').pop()}" aria-label="download ${image.path.split('/').pop()}">download</a>${
       image.test ? html` · <a href="../${hrefOf(image.test.path)}" title="boot test record (${image.test.testbed})">boot test</a>` : html` · <span class="muted">untested</span>`
-    }</td>
+    }${image.sbom ? html` · <a href="../${hrefOf(image.sbom.path)}" class="sbom" type="application/spdx+json" title="SPDX 2.3 SBOM: inputs, Debian packages and their licenses" aria-label="SBOM of ${image.path.split('/').pop()}">SBOM</a>` : ''}</td>
 </tr>
 `,
   );
@@ -229,11 +254,19 @@ function renderImages(images: readonly ReleaseIndexImage[]): Markup {
     overridden.length > 0
       ? html`<p class="override-notice"><strong>Override builds:</strong> ${overridden.length === images.length ? 'these images were' : 'images marked “override build” were'} built from source overrides (files this site repackaged) instead of upstream's pinned files: ${[...new Set(overridden.flatMap((i) => i.overrides ?? []))].join(', ')}.</p>`
       : '';
-  return html`${notice}<div class="table"><table class="images">
+  return html`${endOfLifeNotice(images)}${notice}<div class="table"><table class="images">
 <thead><tr><th>Version</th><th>Arch</th><th>Runs on</th><th>Size</th><th>SHA-256</th><th>Image</th></tr></thead>
 <tbody>
 ${rows}</tbody>
 </table></div>`;
+}
+
+/** Hosts still on a line that upstream no longer supports: no more updates reach them, so they should move to a supported line. */
+function endOfLifeNotice(images: readonly ReleaseIndexImage[]): Markup | '' {
+  const ended = new Map(images.flatMap((i) => (i.endOfLife && i.line ? [[i.line, i.endOfLife] as const] : [])));
+  if (ended.size === 0) return '';
+  const lines = [...ended].map(([line, date]) => html`<li>${line}: end of life on ${date}</li>`);
+  return html`<div class="end-of-life-notice" role="alert"><p><strong>End of life:</strong> upstream no longer supports these lines. Their images get no more updates, security fixes included; hosts on them should move to a supported line.</p><ul>${lines}</ul></div>`;
 }
 
 function compatibilityText(compatibility: ReleaseIndexImage['compatibility']): Markup {

@@ -34,6 +34,7 @@ const SAMPLES: SampleExtension[] = [
   {
     manifest: {
       name: 'containerd',
+      category: 'container-runtimes',
       description: 'containerd container runtime with runc, from the upstream static release',
       homepage: 'https://containerd.io',
       enable: ['containerd.service'],
@@ -45,6 +46,7 @@ const SAMPLES: SampleExtension[] = [
   {
     manifest: {
       name: 'docker',
+      category: 'container-runtimes',
       description: 'Docker Engine with its own containerd and runc, from the upstream static bundle',
       homepage: 'https://docs.docker.com/engine/',
       enable: ['docker.socket', 'containerd.service'],
@@ -56,6 +58,7 @@ const SAMPLES: SampleExtension[] = [
   {
     manifest: {
       name: 'kubernetes',
+      category: 'kubernetes',
       description: 'kubeadm, kubelet and kubectl with the CNI plugins and crictl; one image per supported minor line',
       homepage: 'https://kubernetes.io',
       lines: ['1.35', '1.34'],
@@ -71,6 +74,7 @@ const SAMPLES: SampleExtension[] = [
   {
     manifest: {
       name: 'oem-qemu',
+      category: 'oem',
       description: 'QEMU guest agent for Flatcar on QEMU/KVM, from Debian, pinned to one Flatcar release like official OEM images',
       homepage: 'https://www.qemu.org',
       arch: ['x86-64'],
@@ -84,6 +88,7 @@ const SAMPLES: SampleExtension[] = [
   {
     manifest: {
       name: 'podman',
+      category: 'container-runtimes',
       description: 'podman with crun, conmon, netavark, aardvark-dns, passt, fuse-overlayfs and catatonit, from Debian, self-contained',
       homepage: 'https://podman.io',
       enable: ['podman.socket', 'podman-sysext-setup.service'],
@@ -155,6 +160,7 @@ export async function writeSampleTree(treeDir: string, options: SampleOptions = 
     }
     extensions[name] = {
       description: manifest.description,
+      category: manifest.category,
       homepage: manifest.homepage,
       ...(manifest.lines ? { lines: manifest.lines } : {}),
       requires: images[0]?.requires ?? [],

@@ -52,8 +52,10 @@ describe('bakehouse build containerd (fixture upstream on loopback)', () => {
       'SHA256SUMS',
       'containerd-2.3.4-arm64.json',
       'containerd-2.3.4-arm64.raw',
+      'containerd-2.3.4-arm64.spdx.json',
       'containerd-2.3.4-x86-64.json',
       'containerd-2.3.4-x86-64.raw',
+      'containerd-2.3.4-x86-64.spdx.json',
     ]);
     const record = JSON.parse(await readFile(path.join(dist(), 'containerd-2.3.4-x86-64.json'), 'utf8'));
     expect(record.inputs.map((i: { name: string; pinnedBy: string; version: string }) => [i.name, i.version, i.pinnedBy])).toEqual([
@@ -143,7 +145,8 @@ describe('bakehouse build errors', () => {
 describe('bakehouse list, lint, doctor', () => {
   it('lists extensions with version, compatibility and arches', async () => {
     const result = await bakehouse(['list', '--json'], { cwd: REPO_ROOT });
-    expect(JSON.parse(result.stdout)).toContainEqual({ name: 'containerd', versions: ['2.3.4'], compat: 'level', arch: ['x86-64', 'arm64'], format: 'squashfs' });
+    expect(JSON.parse(result.stdout)).toContainEqual({ name: 'containerd', category: 'container-runtimes', source: 'upstream', versions: ['2.3.4'], compat: 'level', arch: ['x86-64', 'arm64'], format: 'squashfs' });
+    expect(JSON.parse(result.stdout)).toContainEqual(expect.objectContaining({ name: 'podman', source: 'debian trixie' }));
     const table = await bakehouse(['list'], { cwd: REPO_ROOT });
     expect(table.stdout).toMatch(/containerd\s*│\s*2\.3\.4\s*│\s*level\s*│\s*x86-64 arm64/);
   });

@@ -48,7 +48,7 @@ it('--revision keeps the upstream pins, moves the image version to VERSION.r1, w
   const build = await runBakehouse(['build', 'containerd', '--arch', 'x86-64'], { cwd: root, env: buildEnv });
   expect(build.exitCode, build.all).toBe(0);
   const dist = path.join(root, 'extensions/containerd/dist');
-  expect((await readdir(dist)).sort()).toEqual(['SHA256SUMS', 'containerd-2.3.4.r1-x86-64.json', 'containerd-2.3.4.r1-x86-64.raw']);
+  expect((await readdir(dist)).sort()).toEqual(['SHA256SUMS', 'containerd-2.3.4.r1-x86-64.json', 'containerd-2.3.4.r1-x86-64.raw', 'containerd-2.3.4.r1-x86-64.spdx.json']);
   const record = JSON.parse(await readFile(path.join(dist, 'containerd-2.3.4.r1-x86-64.json'), 'utf8')) as { version: string; inputs: { name: string; version: string }[] };
   expect(record.version).toBe('2.3.4.r1');
   expect(record.inputs.find((input) => input.name === 'containerd')?.version).toBe('2.3.4');

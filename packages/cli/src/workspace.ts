@@ -1,7 +1,7 @@
 import { access, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createJiti } from 'jiti';
-import { LOCK_FILE, ManifestError, parseExtension, parseLock, parseLockStructure, type ExtensionLock, type ExtensionManifest } from '@bakehouse/schema';
+import { LOCK_FILE, ManifestError, parseExtension, parseLock, parseLockStructure, withLockedLines, type ExtensionLock, type ExtensionManifest } from '@bakehouse/schema';
 
 export const MANIFEST_FILE = 'extension.ts';
 
@@ -66,7 +66,8 @@ export async function loadExtension(dir: string, root: string, options: LoadOpti
     throw new ManifestError(lockFile, [{ field: '(file)', expected: `valid JSON (${(error as Error).message})` }]);
   }
   const lock = options.staleLock ? parseLockStructure(lockData, lockFile) : parseLock(lockData, lockFile, manifest);
-  return { manifest, dir, file, lockFile, lock };
+  // A manifest whose lineSource decides its lines has them in its lock: everything else reads them as `lines`.
+  return { manifest: withLockedLines(manifest, lock), dir, file, lockFile, lock };
 }
 
 /** Every extensions/NAME with a manifest, in name order. */

@@ -7,5 +7,5 @@ export { renderTransfer, matchPattern, transferName, HOST_INSTANCES_MAX } from '
 export { renderButane, renderIgnition, HOST_PUBRING, type ProvisioningInput } from './ignition.js';
 export { compareVersions } from './version.js';
 export { PublishError, SigningError, VerificationError, RegistryError } from './errors.js';
-export { pushImage, pullImage, parseReference, SYSEXT_ARTIFACT_TYPE, SYSEXT_LAYER_PREFIX, ANNOTATION, type RegistryOptions, type PushedArtifact } from './oci.js';
+export { pushImage, pullImage, parseReference, SYSEXT_ARTIFACT_TYPE, SYSEXT_LAYER_PREFIX, SPDX_ARTIFACT_TYPE, ANNOTATION, type RegistryOptions, type PushedArtifact } from './oci.js';
 export { publishPayloads, isPayloadExtension, PAYLOAD_ROOT, NEBRASKA_PACKAGE_FILE, OMAHA_RESPONSE_FILE, type PayloadImage, type PublishPayloadsOptions, type PublishPayloadsResult, type PublishedRelease } from './payloads.js';

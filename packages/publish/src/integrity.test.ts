@@ -90,6 +90,25 @@ describe('publish checks every image before it signs', () => {
     await expectRefused({ extensions: [grown] }, /grown-1\.0\.0-x86-64\.raw: \d+ bytes, but grown-1\.0\.0-x86-64\.json says \d+/);
   });
 
+  it('refuses an SBOM edited or lost after its build, and publishes the built one beside its image', async () => {
+    const edited = await tiny('sbom-edited');
+    const sbomOf = (ext: PublishExtension) => imageOf(ext).replace(/\.raw$/, '.spdx.json');
+    await writeFile(sbomOf(edited), (await readFile(sbomOf(edited), 'utf8')).replace('NOASSERTION', 'MIT'));
+    await expectRefused({ extensions: [edited] }, /sbom-edited-1\.0\.0-x86-64\.raw: its SBOM sbom-edited-1\.0\.0-x86-64\.spdx\.json has sha256 [0-9a-f]{64}, but sbom-edited-1\.0\.0-x86-64\.json says [0-9a-f]{64}: it changed after the build/);
+    const lost = await tiny('sbom-lost');
+    await rm(sbomOf(lost));
+    await expectRefused({ extensions: [lost] }, /its SBOM sbom-lost-1\.0\.0-x86-64\.spdx\.json, which sbom-lost-1\.0\.0-x86-64\.json names, is missing/);
+
+    // verify-release notices an SBOM changed in the tree, which the signed SHA256SUMS vouches for.
+    const scratchTree = path.join(root, 'sbom-tree');
+    const ext = await tiny('sbom-good');
+    await publishTree({ signer, baseUrl: BASE, outDir: scratchTree, extensions: [ext] });
+    const published = path.join(scratchTree, 'sbom-good/sbom-good-1.0.0-x86-64.spdx.json');
+    expect(await readFile(published)).toEqual(await readFile(sbomOf(ext)));
+    await writeFile(published, '{}\n');
+    await expect(verifyReleaseTree(scratchTree)).rejects.toThrow(/sbom-good\/sbom-good-1\.0\.0-x86-64\.spdx\.json has sha256 [0-9a-f]{64}, but SHA256SUMS says/);
+  });
+
   it('refuses a record built from an older lock: another pin, another version', async () => {
     const stale = await tiny('stale');
     const lock = (change: (l: ExtensionLock) => void): ExtensionLock => {

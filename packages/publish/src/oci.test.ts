@@ -6,7 +6,7 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRegistry, type LoopbackRegistry } from '@bakehouse/fixtures';
 import { collectBuiltImages, type BuiltImageFile } from './images.js';
-import { ANNOTATION, OCI_EMPTY, OCI_MANIFEST, pullImage, pushImage, SYSEXT_ARTIFACT_TYPE } from './oci.js';
+import { ANNOTATION, OCI_EMPTY, OCI_INDEX, OCI_MANIFEST, pullImage, pushImage, SPDX_ARTIFACT_TYPE, SYSEXT_ARTIFACT_TYPE } from './oci.js';
 import { buildTinyExtension } from './test-support/images.js';
 
 let root: string;
@@ -54,6 +54,51 @@ describe('OCI artifacts', () => {
     const second = await pushImage(`${registry.host}/sysext/hello`, x86.entry, x86.file, { insecure: true });
     expect(second.digest).toBe(first.digest);
     expect(second.tags).toEqual(['1.2.3-x86-64', 'latest-x86-64']);
+  });
+
+  it("attaches the SBOM as a referrer of the image manifest, which skopeo and the registry's referrers listing show", async () => {
+    const x86 = images.find((i) => i.entry.arch === 'x86-64')!;
+    expect(x86.sbom).toBeDefined();
+    const target = `http://${registry.host}/sysext/hello`;
+    const pushed = await pushImage(target, x86.entry, x86.file, {}, x86.sbom);
+    expect(pushed.sbom).toBeDefined();
+
+    // The referrer, as skopeo reads it by digest: the SPDX document as its layer, the image manifest as its subject.
+    const { stdout } = await execa('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${registry.host}/sysext/hello@${pushed.sbom!.digest}`]);
+    const { stdout: imageManifest } = await execa('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${registry.host}/sysext/hello:1.2.3-x86-64`]);
+    const referrer = JSON.parse(stdout);
+    expect(referrer).toMatchObject({
+      mediaType: OCI_MANIFEST,
+      artifactType: SPDX_ARTIFACT_TYPE,
+      config: { mediaType: OCI_EMPTY },
+      layers: [{ mediaType: SPDX_ARTIFACT_TYPE, digest: `sha256:${x86.entry.sbom!.sha256}`, size: x86.sbom!.length, annotations: { 'org.opencontainers.image.title': 'hello-1.2.3-x86-64.spdx.json' } }],
+      subject: { mediaType: OCI_MANIFEST, digest: pushed.digest, size: Buffer.byteLength(imageManifest) },
+    });
+    expect(`sha256:${createHash('sha256').update(imageManifest).digest('hex')}`).toBe(pushed.digest);
+    const blob = await fetch(`${registry.url}/v2/sysext/hello/blobs/sha256:${x86.entry.sbom!.sha256}`);
+    expect(Buffer.from(await blob.arrayBuffer())).toEqual(x86.sbom);
+
+    // Debian's registry (distribution 2.8) predates the referrers API (404); then the OCI 1.1 fallback tag sha256-HEX lists the referrer.
+    const api = await fetch(`${registry.url}/v2/sysext/hello/referrers/${pushed.digest}`, { headers: { accept: OCI_INDEX } });
+    const fallbackTag = pushed.digest.replace(':', '-');
+    const listed = async (): Promise<{ manifests: { digest: string; artifactType?: string }[] }> => {
+      if (api.status === 200) return (await (await fetch(`${registry.url}/v2/sysext/hello/referrers/${pushed.digest}`, { headers: { accept: OCI_INDEX } })).json()) as { manifests: { digest: string; artifactType?: string }[] };
+      const { stdout: index } = await execa('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${registry.host}/sysext/hello:${fallbackTag}`]);
+      expect(JSON.parse(index).mediaType).toBe(OCI_INDEX);
+      return JSON.parse(index);
+    };
+    if (api.status === 200) expect(pushed.sbom!.listedBy).toBe('referrers-api');
+    else {
+      expect(api.status).toBe(404);
+      expect(pushed.sbom!.listedBy).toEqual({ tag: fallbackTag });
+    }
+    const spdxReferrers = async () => (await listed()).manifests.filter((m) => m.artifactType === SPDX_ARTIFACT_TYPE).map((m) => m.digest);
+    expect(await spdxReferrers()).toEqual([pushed.sbom!.digest]);
+
+    // Pushing again lists the same referrer once.
+    const again = await pushImage(target, x86.entry, x86.file, {}, x86.sbom);
+    expect(again.sbom).toEqual(pushed.sbom);
+    expect(await spdxReferrers()).toEqual([pushed.sbom!.digest]);
   });
 
   it('pulls an image back, verified, under its own file name', async () => {

@@ -14,6 +14,9 @@ export const SYSEXT_ARTIFACT_TYPE = 'application/vnd.bakehouse.sysext.v1';
 export const SYSEXT_LAYER_PREFIX = 'application/vnd.bakehouse.sysext.layer.v1.';
 export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 export const OCI_EMPTY = 'application/vnd.oci.empty.v1+json';
+export const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+/** The SBOM referrer's artifact type and layer type: SPDX JSON's IANA media type. */
+export const SPDX_ARTIFACT_TYPE = 'application/spdx+json';
 const EMPTY_CONFIG = Buffer.from('{}');
 /** Annotation keys on the manifest, besides the standard org.opencontainers.image.* ones. */
 export const ANNOTATION = {
@@ -130,14 +133,19 @@ export interface PushedArtifact {
   reference: string;
   digest: string;
   tags: string[];
+  /** The SBOM's referrer manifest, and how the registry lists it: its referrers API, or the OCI 1.1 fallback tag sha256-HEX. */
+  sbom?: { digest: string; listedBy: 'referrers-api' | { tag: string } };
 }
+
+type Descriptor = { mediaType: string; digest: string; size: number; artifactType?: string; annotations?: Record<string, string> };
 
 /**
  * Pushes one image as an OCI artifact: an empty config, one layer that is the .raw itself, and
  * annotations naming it. Tagged VERSION-ARCH and latest-ARCH. The manifest holds no timestamp,
- * so pushing the same image again yields the same digest.
+ * so pushing the same image again yields the same digest. With its SBOM (index entry `sbom`
+ * and the file's bytes), that is pushed too, as a referrer of the image manifest (below).
  */
-export async function pushImage(target: string, image: ReleaseIndexImage, file: string, options: RegistryOptions = {}): Promise<PushedArtifact> {
+export async function pushImage(target: string, image: ReleaseIndexImage, file: string, options: RegistryOptions = {}, sbom?: Buffer): Promise<PushedArtifact> {
   const ref = parseReference(target, options);
   if (ref.tag) throw new RegistryError(`--oci takes REGISTRY/REPOSITORY without a tag ("${target}"): tags are VERSION-ARCH and latest-ARCH`);
   const client = new RegistryClient(ref, options);
@@ -167,7 +175,49 @@ export async function pushImage(target: string, image: ReleaseIndexImage, file: 
   const body = Buffer.from(JSON.stringify(manifest));
   const tags = [`${image.version}-${image.arch}`, `latest-${image.arch}`].map((t) => t.replace(/[^\w.-]/g, '_'));
   for (const tag of tags) await client.request(client.url(`manifests/${tag}`), { method: 'PUT', headers: { 'content-type': OCI_MANIFEST }, body: () => body }, [201]);
-  return { reference: `${ref.registry}/${ref.repository}`, digest: `sha256:${createHash('sha256').update(body).digest('hex')}`, tags };
+  const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+  const subject: Descriptor = { mediaType: OCI_MANIFEST, digest, size: body.length };
+  if (sbom && !image.sbom) throw new RegistryError(`${image.path}: an SBOM was given, but its index entry names none`);
+  const pushedSbom = sbom && image.sbom ? await pushSbomReferrer(client, subject, configDigest, sbom, path.posix.basename(image.sbom.path)) : undefined;
+  return { reference: `${ref.registry}/${ref.repository}`, digest, tags, ...(pushedSbom ? { sbom: pushedSbom } : {}) };
+}
+
+/**
+ * The SBOM as an OCI 1.1 referrer: an artifact manifest (artifactType application/spdx+json, the
+ * SPDX document as its one layer) whose `subject` is the image manifest, pushed by digest. A
+ * registry with the referrers API says so with an OCI-Subject header and lists it itself; for one
+ * without (Docker's distribution 2.x), the spec's fallback applies: an image index tagged
+ * sha256-HEX (the subject's digest) that lists the referrers, updated without duplicates.
+ */
+async function pushSbomReferrer(client: RegistryClient, subject: Descriptor, configDigest: string, sbom: Buffer, fileName: string): Promise<NonNullable<PushedArtifact['sbom']>> {
+  const layerDigest = `sha256:${createHash('sha256').update(sbom).digest('hex')}`;
+  await client.pushBlob(layerDigest, sbom.length, () => sbom);
+  const annotations = { [TITLE]: fileName };
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      artifactType: SPDX_ARTIFACT_TYPE,
+      config: { mediaType: OCI_EMPTY, digest: configDigest, size: EMPTY_CONFIG.length, data: EMPTY_CONFIG.toString('base64') },
+      layers: [{ mediaType: SPDX_ARTIFACT_TYPE, digest: layerDigest, size: sbom.length, annotations }],
+      subject,
+      annotations,
+    }),
+  );
+  const digest = `sha256:${createHash('sha256').update(manifest).digest('hex')}`;
+  const put = await client.request(client.url(`manifests/${digest}`), { method: 'PUT', headers: { 'content-type': OCI_MANIFEST }, body: () => manifest }, [201]);
+  if (put.headers.get('oci-subject') === subject.digest) return { digest, listedBy: 'referrers-api' };
+
+  const tag = subject.digest.replace(':', '-');
+  const existing = await client.request(client.url(`manifests/${tag}`), { headers: { accept: OCI_INDEX } }, [200, 404]);
+  const index = existing.status === 200 ? ((await existing.json()) as { manifests?: Descriptor[] }) : { manifests: [] };
+  const manifests = index.manifests ?? [];
+  if (!manifests.some((m) => m.digest === digest)) {
+    manifests.push({ mediaType: OCI_MANIFEST, digest, size: manifest.length, artifactType: SPDX_ARTIFACT_TYPE, annotations });
+    const body = Buffer.from(JSON.stringify({ ...index, schemaVersion: 2, mediaType: OCI_INDEX, manifests }));
+    await client.request(client.url(`manifests/${tag}`), { method: 'PUT', headers: { 'content-type': OCI_INDEX }, body: () => body }, [201]);
+  }
+  return { digest, listedBy: { tag } };
 }
 
 interface PulledManifest {

@@ -52,7 +52,7 @@ describe('a build from fake upstream files cannot pass for a release', () => {
     expect(build.exitCode, build.all).toBe(0);
     expect(build.stderr).toContain(`${IMAGE}: built from source overrides (containerd, runc), not the lock's pins`);
     await expect(access(path.join(ws, 'extensions/containerd/dist'))).rejects.toThrow(/ENOENT/);
-    expect((await readdir(path.join(out, 'containerd'))).sort()).toEqual(['SHA256SUMS', 'containerd-2.3.4-x86-64.json', IMAGE]);
+    expect((await readdir(path.join(out, 'containerd'))).sort()).toEqual(['SHA256SUMS', 'containerd-2.3.4-x86-64.json', IMAGE, 'containerd-2.3.4-x86-64.spdx.json']);
 
     const inspect = await runBakehouse(['inspect', path.join(out, 'containerd', IMAGE)], { cwd: ws });
     expect(inspect.stdout).toContain("OVERRIDE BUILD: containerd, runc came from source overrides, not the lock's pins");

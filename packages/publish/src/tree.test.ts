@@ -160,7 +160,8 @@ describe('publishTree', () => {
       expect(result.written.filter((f) => f.endsWith('.raw'))).toEqual(['hello/hello-1.10.0-x86-64.raw']);
       expect((await readIndex(delta)).extensions.hello!.images.map((i) => i.version)).toEqual(['1.10.0', '1.2.0']);
       expect((await readdir(path.join(delta, 'hello'))).filter((f) => f.endsWith('.raw'))).toEqual(['hello-1.10.0-x86-64.raw']);
-      expect(result.pruned).toEqual(['hello/hello-1.1.0-x86-64.raw']);
+      // Its SBOM goes with it.
+      expect(result.pruned).toEqual(['hello/hello-1.1.0-x86-64.raw', 'hello/hello-1.1.0-x86-64.spdx.json']);
       expect(result.removed).toEqual([]);
     } finally {
       await server.close();

@@ -3,7 +3,7 @@ import { access, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promi
 import os from 'node:os';
 import path from 'node:path';
 import { writeCatalog } from '@bakehouse/catalog';
-import { parseReleaseIndex, RELEASE_INDEX_FILE, type ReleaseIndex, type ReleaseIndexImage, type ReleaseIndexSnippet } from '@bakehouse/schema';
+import { parseReleaseIndex, RELEASE_INDEX_FILE, type ReleaseIndex, type ReleaseIndexImage, type ReleaseIndexSnippet, type RetiredLine } from '@bakehouse/schema';
 import { certificatesFor, checkBuiltCertificates, readVerityCertificate } from './certificates.js';
 import { PublishError } from './errors.js';
 import { copyAtomically, openTreeSource, writeIfChanged, type TreeSource } from './files.js';
@@ -92,6 +92,7 @@ export async function publishTree(options: PublishOptions): Promise<PublishResul
   }
   // The boot test evidence sits beside its image; a re-test of the same bytes replaces it.
   for (const image of built) if (retainedPaths.has(image.entry.path) && image.testRecord && image.entry.test) await write(image.entry.test.path, image.testRecord.bytes);
+  for (const image of built) if (retainedPaths.has(image.entry.path) && image.sbom && image.entry.sbom) await write(image.entry.sbom.path, image.sbom);
 
   // Signatures are made in a scratch directory, so SHA256SUMS and its .gpg are renamed into place back to back.
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'bakehouse-publish-'));
@@ -106,6 +107,7 @@ export async function publishTree(options: PublishOptions): Promise<PublishResul
   const extensions: ReleaseIndex['extensions'] = {};
   try {
     const manifests = new Map(options.extensions.map((e) => [e.manifest.name, e.manifest]));
+    const retiredLines = new Map(options.extensions.map((e) => [e.manifest.name, e.lock.retiredLines ?? []]));
     const names = [...new Set(retained.map((i) => i.extension))].sort();
     const pubringRef = { path: PUBLIC_KEYRING, sha256: sha256(pubring) };
     for (const name of names) {
@@ -134,18 +136,19 @@ export async function publishTree(options: PublishOptions): Promise<PublishResul
       await sign(`${name}/${SHA256SUMS}`, renderSums(own, `${name}/`));
       extensions[name] = {
         description: manifest?.description ?? before?.description ?? '',
+        ...(manifest ? { category: manifest.category } : before?.category ? { category: before.category } : {}),
         ...(manifest ? { homepage: manifest.homepage } : before?.homepage ? { homepage: before.homepage } : {}),
         ...(lines ? { lines: [...lines] } : {}),
         requires: manifest ? manifest.requires.map(requirementText) : (before?.requires ?? []),
         conflicts: manifest
           ? { extensions: [...manifest.conflicts.extensions].sort(), builtins: [...manifest.conflicts.builtins].sort() }
           : (before?.conflicts ?? { extensions: [], builtins: [] }),
-        images: own,
+        images: own.map((image) => markEndOfLife(image, retiredLines.get(name))),
         snippets,
       };
     }
-    // The certificates and test records are listed too: the signed global SHA256SUMS vouches for them.
-    await sign(SHA256SUMS, renderSums([...retained, ...retained.flatMap((i) => (i.test ? [i.test] : [])), ...certificates.map((c) => c.entry)], ''));
+    // The certificates, test records and SBOMs are listed too: the signed global SHA256SUMS vouches for them.
+    await sign(SHA256SUMS, renderSums([...retained, ...retained.flatMap((i) => [...(i.test ? [i.test] : []), ...(i.sbom ? [i.sbom] : [])]), ...certificates.map((c) => c.entry)], ''));
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
@@ -173,7 +176,7 @@ async function readPreviousIndex(source: TreeSource): Promise<ReleaseIndex | und
   const index = parseReleaseIndex(text.toString(), file);
   // Its paths decide what is kept and what is deleted from --out: each must stay inside its extension's directory.
   for (const [name, extension] of Object.entries(index.extensions)) {
-    const paths = [...extension.images.flatMap((i) => [i.path, ...(i.test ? [i.test.path] : [])]), ...extension.snippets.map((s) => s.path)];
+    const paths = [...extension.images.flatMap((i) => [i.path, ...(i.test ? [i.test.path] : []), ...(i.sbom ? [i.sbom.path] : [])]), ...extension.snippets.map((s) => s.path)];
     const wrong = paths.find((p) => !p.startsWith(`${name}/`) || !/^[^/]+\/[A-Za-z0-9][A-Za-z0-9._+~^-]*$/.test(p));
     if (wrong) throw new PublishError(`${file}: extensions.${name} names "${wrong}", which is not a file directly inside ${name}/; this is not a tree bakehouse wrote`);
   }
@@ -219,6 +222,16 @@ function mergeImages(previous: ReleaseIndex | undefined, built: readonly BuiltIm
     byPath.set(entry.path, !entry.test && old?.test ? { ...entry, test: old.test } : entry);
   }
   return [...byPath.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/**
+ * An image of a line its lock retired after upstream's end of life carries the date: it stays
+ * listed (hosts on the line still run it) so the catalog can warn them. Without the extension in
+ * this run, the previous index's mark stands.
+ */
+function markEndOfLife(image: ReleaseIndexImage, retired: readonly RetiredLine[] | undefined): ReleaseIndexImage {
+  const endOfLife = retired?.find((r) => r.line === image.line)?.endOfLife;
+  return endOfLife === undefined || image.endOfLife === endOfLife ? image : { ...image, endOfLife };
 }
 
 /** Keeps the `keep` newest versions (systemd's order) of each extension and line, every arch of them. */
@@ -271,7 +284,7 @@ async function signText(signer: Signer, content: string, scratch: string): Promi
 /** Images and snippets the previous index named and the new one does not. */
 function unnamedNow(previous: ReleaseIndex | undefined, index: ReleaseIndex): string[] {
   const paths = (i: ReleaseIndex | undefined) => [
-    ...Object.values(i?.extensions ?? {}).flatMap((e) => [...e.images.flatMap((x) => [x.path, ...(x.test ? [x.test.path] : [])]), ...e.snippets.map((x) => x.path)]),
+    ...Object.values(i?.extensions ?? {}).flatMap((e) => [...e.images.flatMap((x) => [x.path, ...(x.test ? [x.test.path] : []), ...(x.sbom ? [x.sbom.path] : [])]), ...e.snippets.map((x) => x.path)]),
     ...(i?.verityCertificates ?? []).map((c) => c.path),
   ];
   const named = new Set(paths(index));

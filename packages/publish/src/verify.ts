@@ -67,7 +67,8 @@ export async function verifyReleaseTree(treeDir: string, options: VerifyOptions 
       checkedImages.set(relative, actual);
       if (actual === 'missing') problems.push(`${relative}, listed in ${sumsPath}, is missing`);
       else if (actual !== match[1]) problems.push(`${relative} has sha256 ${actual}, but ${sumsPath} says ${match[1]}`);
-      else if (!report.images.includes(relative)) report.images.push(relative);
+      // SBOMs are checked like every listed file, but they are not images.
+      else if (!relative.endsWith('.spdx.json') && !report.images.includes(relative)) report.images.push(relative);
     }
     return listed;
   };
@@ -95,6 +96,8 @@ export async function verifyReleaseTree(treeDir: string, options: VerifyOptions 
       if (image.verity && !certificates.has(image.verity.certificateSha256))
         problems.push(`${image.path} is signed with the certificate ${image.verity.certificateSha256}, which ${RELEASE_INDEX_FILE} does not list in verityCertificates`);
       if (image.overrides) report.overrides.push(image.path);
+      if (image.sbom && global.get(image.sbom.path) !== image.sbom.sha256)
+        problems.push(`${RELEASE_INDEX_FILE} names the SBOM ${image.sbom.path} (sha256 ${image.sbom.sha256}), but the global ${SHA256SUMS} lists ${global.get(image.sbom.path) ?? 'no such file'}`);
       if (!image.test) {
         report.untested.push(image.path);
         if (options.requireTests) problems.push(`${image.path} has no boot test record: it was published without evidence that these bytes booted`);

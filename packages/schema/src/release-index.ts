@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ManifestError } from './errors.js';
-import { Arch, IMAGE_FORMATS, Sha256, Version } from './manifest.js';
+import { Arch, EXTENSION_CATEGORIES, IMAGE_FORMATS, Sha256, Version } from './manifest.js';
 
 /** The file name of the machine-readable catalog at the root of a published release tree. */
 export const RELEASE_INDEX_FILE = 'index.json';
@@ -92,6 +92,7 @@ const IndexSnippet = z
 const IndexExtension = z
   .object({
     description: z.string(),
+    category: z.enum(EXTENSION_CATEGORIES).optional(),
     homepage: z.string().optional(),
     lines: z.array(z.string()).optional(),
     requires: z.array(z.string()),

@@ -6,6 +6,12 @@ export interface UpstreamBases {
   githubApi: string;
   k8s: string;
   docker: string;
+  /** raw.githubusercontent.com: files of a repository at a ref (Kubernetes' release schedule, containerd's runc-version). */
+  githubRaw: string;
+  /** releases.hashicorp.com: consul, nomad, vault and their signed SHA256SUMS. */
+  hashicorp: string;
+  /** pkgs.tailscale.com: the static tarballs, their .sha256 files and the ?mode=json version listing. */
+  tailscale: string;
 }
 export type UpstreamName = keyof UpstreamBases;
 
@@ -14,15 +20,18 @@ export const DEFAULT_BASES: Readonly<UpstreamBases> = {
   githubApi: 'https://api.github.com',
   k8s: 'https://dl.k8s.io',
   docker: 'https://download.docker.com',
+  githubRaw: 'https://raw.githubusercontent.com',
+  hashicorp: 'https://releases.hashicorp.com',
+  tailscale: 'https://pkgs.tailscale.com',
 };
 
 /** How each site is named in `--upstream NAME=URL` and in BAKEHOUSE_UPSTREAM_NAME. */
-const FLAG_NAMES: Record<UpstreamName, string> = { github: 'github', githubApi: 'github-api', k8s: 'k8s', docker: 'docker' };
+const FLAG_NAMES: Record<UpstreamName, string> = { github: 'github', githubApi: 'github-api', k8s: 'k8s', docker: 'docker', githubRaw: 'github-raw', hashicorp: 'hashicorp', tailscale: 'tailscale' };
 const envName = (name: UpstreamName) => `BAKEHOUSE_UPSTREAM_${FLAG_NAMES[name].toUpperCase().replace('-', '_')}`;
 const NAMES = Object.keys(DEFAULT_BASES) as UpstreamName[];
 
 /**
- * The defaults, overridden by BAKEHOUSE_UPSTREAM_GITHUB, _GITHUB_API, _K8S and _DOCKER, then by
+ * The defaults, overridden by BAKEHOUSE_UPSTREAM_GITHUB, _GITHUB_API, _K8S, _DOCKER, _GITHUB_RAW, _HASHICORP and _TAILSCALE, then by
  * `--upstream NAME=URL` flags. A mirror or a test server takes a site's place this way.
  */
 export function resolveBases(env: NodeJS.ProcessEnv = process.env, flags: readonly string[] = []): UpstreamBases {

@@ -92,22 +92,64 @@ describe('bump of the containerd extension, against the fake upstream', () => {
     expect(await readFile(ws.lockFile)).toEqual(lockBytes);
     expect(await readdir(ws.changesetDir)).toEqual(['bump-containerd-2.3.5.md']);
     // Unchanged pins are kept, not fetched again: only the release lists were read.
-    expect(fake.requests.slice(requestsBefore).every((url) => url.startsWith('/api.github.com/'))).toBe(true);
+    expect(fake.requests.slice(requestsBefore).every((url) => url.startsWith('/api.github.com/') || url.endsWith('/script/setup/runc-version'))).toBe(true);
   });
 
-  test('--to moves the image to that version (a minor change here); runc still goes to its newest', async () => {
+  test('--to moves the image to that version (a minor change here); runc follows to the minor containerd 2.2.10 names', async () => {
     const ws = await containerdWorkspace();
 
     const result = await bump(await ws.load(), options({ to: '2.2.10' }));
 
     expect(result.changes).toEqual([
       { name: 'containerd', from: '2.3.4', to: '2.2.10' },
-      { name: 'runc', from: '1.4.3', to: '1.4.4' },
+      { name: 'runc', from: '1.4.3', to: '1.3.9' },
     ]);
     expect(result.lock.images[0]?.inputs.containerd).toEqual({ version: '2.2.10', sha256: pins(CONTAINERD_URL, '2.2.10'), checksum: 'upstream' });
     const changeset = await writeBump(result, ws);
     expect(path.basename(changeset!)).toBe('bump-containerd-2.2.10.md');
     expect(await readFile(changeset!, 'utf8')).toContain('"containerd": minor');
+  });
+
+  test('runc stays within the minor containerd names in script/setup/runc-version, while a newer runc 1.5 is out', async () => {
+    const own = await startFakeUpstreamApi();
+    try {
+      await own.releaseRunc('1.5.0');
+      const ws = await containerdWorkspace();
+      const ownOptions = options({ ctx: { bases: own.bases, http: { retries: 0 } } });
+
+      const result = await bump(await ws.load(), ownOptions);
+
+      expect(own.requests).toContain('/raw.githubusercontent.com/containerd/containerd/v2.3.5/script/setup/runc-version');
+      expect(result.changes).toEqual([
+        { name: 'containerd', from: '2.3.4', to: '2.3.5' },
+        { name: 'runc', from: '1.4.3', to: '1.4.4' },
+      ]);
+      // Without the bound, the same upstream would move runc to 1.5.0.
+      const { manifest, lock } = await ws.load();
+      const unbound = { ...manifest, inputs: manifest.inputs.map((i) => (i.name === 'runc' ? { ...i, versionFrom: { source: i.versionFrom!.source } } : i)) };
+      expect((await bump({ manifest: unbound, lock }, ownOptions)).lock.images[0]?.inputs.runc?.version).toBe('1.5.0');
+    } finally {
+      await own.close();
+    }
+  });
+
+  test('the current lock satisfies the bound: containerd 2.3.4 names runc v1.4.3, which it pins', async () => {
+    const ws = await containerdWorkspace();
+    const { manifest, lock } = await ws.load();
+    expect(lock.images[0]).toMatchObject({ version: '2.3.4', inputs: { runc: { version: '1.4.3' } } });
+    const result = await bump({ manifest, lock }, options({ to: '2.3.4' }));
+    expect(result.lock.images[0]?.inputs.runc?.version).toMatch(/^1\.4\./);
+  });
+
+  test('a runc-version file that names no version (a commit, as on a branch) is refused, and nothing is written', async () => {
+    const ws = await containerdWorkspace();
+    const { manifest, lock } = await ws.load();
+    const odd = {
+      ...manifest,
+      inputs: manifest.inputs.map((i) => (i.name === 'runc' ? { ...i, versionFrom: { ...i.versionFrom!, minorFrom: { url: 'https://github.com/containerd/containerd/releases/download/v{version}/containerd-static-{version}-linux-amd64.tar.gz.sha256sum' } } } : i)),
+    };
+    await expect(bump({ manifest: odd, lock }, options())).rejects.toThrow(/input "runc" follows the version .* names, but it holds "[0-9a-f]{64} {2}containerd-sta", not a version such as "v1\.4\.3"/);
+    await expect(access(ws.changesetDir)).rejects.toThrow(/ENOENT/);
   });
 
   test('a wrong upstream checksum fails with the download\'s mismatch, and nothing is written', async () => {

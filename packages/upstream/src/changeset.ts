@@ -1,4 +1,5 @@
 import { imageVersion, type ExtensionLock } from '@bakehouse/schema';
+import type { LineChange } from './bump.js';
 import { changeLevel, describeChanges, type BumpChange } from './lock-changes.js';
 
 export interface Changeset {
@@ -16,5 +17,20 @@ export function bumpChangeset(name: string, lock: ExtensionLock, changes: readon
   return {
     fileName: `bump-${[name, ...versions].join('-')}.md`,
     text: `---\n"${name}": ${changeLevel(changes)}\n---\n\n${body}\n`,
+  };
+}
+
+/**
+ * A line added or retired by the extension's lineSource: a minor release of the extension, with
+ * its own entry, since hosts on a retired line must act and a new line is a new update channel.
+ */
+export function lineChangeset(name: string, change: LineChange): Changeset {
+  const body =
+    change.kind === 'added'
+      ? `New line ${change.line} (${name} ${change.version}), following Kubernetes' release schedule${change.endOfLife ? `; supported until ${change.endOfLife}` : ''}.`
+      : `Line ${change.line} reached the end of its upstream support${change.endOfLife ? ` on ${change.endOfLife}` : ''} and is no longer built. Its last image (${name} ${change.version}) stays listed in the catalog, marked end-of-life: move hosts on it to a supported line.`;
+  return {
+    fileName: `line-${name}-${change.line}${change.kind === 'retired' ? '-end-of-life' : ''}.md`,
+    text: `---\n"${name}": minor\n---\n\n${body}\n`,
   };
 }

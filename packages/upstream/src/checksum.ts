@@ -4,7 +4,8 @@ import type { Arch, Input, LockedInput } from '@bakehouse/schema';
 import { rewriteUrl } from './bases.js';
 import type { UpstreamContext } from './context.js';
 import { UpstreamError } from './errors.js';
-import { getText } from './http.js';
+import { getBytes, getText } from './http.js';
+import { verifySignedList } from './signed-list.js';
 
 /** One download of an input: its name, its real upstream URL, and the version and arch it is for. */
 export interface ChecksumTarget {
@@ -12,21 +13,25 @@ export interface ChecksumTarget {
   url: string;
   version: string;
   arch: Arch;
+  /** The directory of the manifest, which a signed list's key file is relative to. */
+  extensionDir?: string;
 }
 
 export interface ResolvedChecksum {
   sha256: string;
-  /** As the lock records it: read from upstream, or computed from the download. */
+  /** As the lock records it: read from upstream (from a list whose signature verified), or computed from the download. */
   checksum: LockedInput['checksum'];
 }
 
 export function checksumKind(checksum: Input['checksum']): LockedInput['checksum'] {
-  return checksum.from === 'download' ? 'computed' : 'upstream';
+  if (checksum.from === 'download') return 'computed';
+  return checksum.from === 'signed-sha256sums' ? 'signed' : 'upstream';
 }
 
 /**
  * The sha256 to pin for one download. "file" and "sha256sums" read what upstream publishes;
- * "download" downloads the file into the cache and hashes it. Checksum URL templates are expanded
+ * "signed-sha256sums" reads a list only once its detached signature verifies against the manifest's
+ * key file; "download" downloads the file into the cache and hashes it. Checksum URL templates are expanded
  * against the real upstream URL ({url}) before the whole is pointed at the configured site.
  */
 export async function resolveChecksum(
@@ -40,6 +45,15 @@ export async function resolveChecksum(
     return { sha256, checksum: 'computed' };
   }
   const url = rewriteUrl(expandUrl(checksum.url, target.version, target.arch, { url: target.url }), ctx.bases);
+  if (checksum.from === 'signed-sha256sums') {
+    if (target.extensionDir === undefined) throw new UpstreamError(url, `${target.input}: a signed checksum list needs the extension's directory to find its key ${checksum.key}`);
+    const signatureUrl = rewriteUrl(expandUrl(checksum.signature, target.version, target.arch, { url: target.url }), ctx.bases);
+    // The signature covers bytes: the list is verified exactly as served, then read.
+    const [list, signature] = [await getBytes(url, ctx.http), await getBytes(signatureUrl, ctx.http)];
+    const keyFile = path.resolve(target.extensionDir, checksum.key);
+    await verifySignedList({ bytes: list, url, signature, signatureUrl }, keyFile, path.relative(process.cwd(), keyFile));
+    return { sha256: hashInSha256Sums(list.toString('utf8'), fileNameOf(target.url), url), checksum: 'signed' };
+  }
   const { text } = await getText(url, ctx.http);
   const sha256 = checksum.from === 'file' ? hashInFile(text, url) : hashInSha256Sums(text, fileNameOf(target.url), url);
   return { sha256, checksum: 'upstream' };

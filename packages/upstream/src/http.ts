@@ -30,7 +30,28 @@ export async function getText(url: string, settings: HttpSettings = {}, headers:
   }
 }
 
-async function getOnce(url: string, timeoutMs: number, headers: Record<string, string>): Promise<TextResponse> {
+/** GETs a small binary document, such as a detached signature, byte for byte. */
+export async function getBytes(url: string, settings: HttpSettings = {}): Promise<Buffer> {
+  const retries = settings.retries ?? 3;
+  try {
+    return await withRetries(() => getOnce(url, settings.timeoutMs ?? 30_000, {}, async (response) => Buffer.from(await response.arrayBuffer())), {
+      retries,
+      baseDelayMs: settings.retryDelayMs ?? 500,
+    });
+  } catch (error) {
+    if (!(error instanceof TransientError)) throw error;
+    throw new UpstreamError(url, `${error.message}${retries > 0 ? ` (after ${retries + 1} attempts)` : ''}`);
+  }
+}
+
+async function getOnce(url: string, timeoutMs: number, headers: Record<string, string>): Promise<TextResponse>;
+async function getOnce<T>(url: string, timeoutMs: number, headers: Record<string, string>, read: (response: Response) => Promise<T>): Promise<T>;
+async function getOnce(
+  url: string,
+  timeoutMs: number,
+  headers: Record<string, string>,
+  read: (response: Response) => Promise<unknown> = async (response) => ({ text: await response.text(), headers: response.headers }),
+): Promise<unknown> {
   let response: Response;
   try {
     response = await fetch(url, { headers: { 'user-agent': 'bakehouse', ...headers }, signal: AbortSignal.timeout(timeoutMs) });
@@ -44,7 +65,7 @@ async function getOnce(url: string, timeoutMs: number, headers: Record<string, s
     throw new UpstreamError(url, message, response.status);
   }
   try {
-    return { text: await response.text(), headers: response.headers };
+    return await read(response);
   } catch (error) {
     throw new TransientError(`GET ${url}: the answer broke off: ${reason(error)}`);
   }

@@ -13,16 +13,23 @@ export interface ImageTarget {
 
 /**
  * The image versions a bump locks: the upstream's newest (per line, for extensions with lines),
- * or `to`. With lines, `to` moves only its own line; the others keep their locked versions.
+ * or `to`. With lines (the manifest's, or those its lineSource gave), `to` moves only its own line;
+ * the others keep their locked versions.
  */
-export async function imageTargets(manifest: ExtensionManifest, oldLock: ExtensionLock | undefined, to: string | undefined, list: VersionLister): Promise<ImageTarget[]> {
+export async function imageTargets(
+  manifest: ExtensionManifest,
+  lines: readonly string[] | undefined,
+  oldLock: ExtensionLock | undefined,
+  to: string | undefined,
+  list: VersionLister,
+): Promise<ImageTarget[]> {
   if (to !== undefined) checkVersion(to);
   const oldVersion = (line?: string) => oldLock?.images.find((image) => image.line === line)?.version;
-  if (!manifest.lines) return [{ version: to ?? (await newestImageVersion(manifest, undefined, oldVersion(), list)) }];
+  if (!lines) return [{ version: to ?? (await newestImageVersion(manifest, undefined, oldVersion(), list)) }];
 
-  const toLine = to === undefined ? undefined : lineOf(manifest, manifest.lines, to);
+  const toLine = to === undefined ? undefined : lineOf(manifest, lines, to);
   const targets: ImageTarget[] = [];
-  for (const line of manifest.lines) {
+  for (const line of lines) {
     const frozen = toLine === undefined || line === toLine ? undefined : oldLock?.images.find((image) => image.line === line);
     if (line === toLine) targets.push({ line, version: to! });
     else if (frozen) targets.push({ line, version: frozen.version, frozen });

@@ -3,6 +3,7 @@ import type { UpstreamContext } from './context.js';
 import { dockerStaticIndex } from './sources/docker-static-index.js';
 import { githubReleases } from './sources/github-releases.js';
 import { kubernetesStable } from './sources/kubernetes-stable.js';
+import { tailscalePkgs } from './sources/tailscale-pkgs.js';
 import { orderVersions, type AvailableVersion, type FoundVersion, type VersionFilter } from './version-order.js';
 
 /**
@@ -21,5 +22,7 @@ function findVersions(source: VersionSource, ctx: UpstreamContext, line: string 
       return kubernetesStable(ctx, line);
     case 'docker-static-index':
       return dockerStaticIndex(source, ctx);
+    case 'tailscale-pkgs':
+      return tailscalePkgs(source, ctx);
   }
 }

@@ -6,12 +6,15 @@ import type { UpstreamContext } from './context.js';
 import { BumpError } from './errors.js';
 import type { ImageTarget } from './image-targets.js';
 import { pinInput } from './pin-input.js';
-import { isOlder } from './version-order.js';
+import { minorBound } from './minor-bound.js';
+import { isOlder, satisfiesRange } from './version-order.js';
 
 export interface LockImageDeps {
   ctx: UpstreamContext;
   fetch: UnpinnedFetchOptions;
   list: VersionLister;
+  /** The manifest's directory: where a signed checksum list's key file is. */
+  extensionDir?: string;
 }
 
 /**
@@ -23,21 +26,26 @@ export interface LockImageDeps {
 export async function lockImage(manifest: ExtensionManifest, target: ImageTarget, oldImage: LockedImage | undefined, deps: LockImageDeps): Promise<LockedImage> {
   const inputs: Record<string, LockedInput> = {};
   for (const input of manifest.inputs) {
-    const version = target.frozen?.inputs[input.name]?.version ?? (await inputVersion(manifest, input, target, oldImage, deps.list));
-    inputs[input.name] = keptPin(manifest, input, version, oldImage) ?? (await pinInput(input, version, manifest.arch, deps.ctx, deps.fetch));
+    const version = target.frozen?.inputs[input.name]?.version ?? (await inputVersion(manifest, input, target, oldImage, deps));
+    inputs[input.name] = keptPin(manifest, input, version, oldImage) ?? (await pinInput(input, version, manifest.arch, deps.ctx, deps.fetch, deps.extensionDir));
   }
   return { ...(target.line === undefined ? {} : { line: target.line }), version: target.version, inputs };
 }
 
-async function inputVersion(manifest: ExtensionManifest, input: Input, target: ImageTarget, oldImage: LockedImage | undefined, list: VersionLister): Promise<string> {
+async function inputVersion(manifest: ExtensionManifest, input: Input, target: ImageTarget, oldImage: LockedImage | undefined, deps: LockImageDeps): Promise<string> {
   if (!input.versionFrom) return target.version;
-  const [newest] = await inputCandidates(manifest, input, target.line, list);
-  const range = input.versionFrom.range === undefined ? '' : ` in range "${input.versionFrom.range}"`;
+  const bound = await minorBound(manifest, input, target.version, deps.ctx);
+  const candidates = await inputCandidates(manifest, input, target.line, deps.list);
+  const [newest] = bound ? candidates.filter((v) => satisfiesRange(v.version, bound.range)) : candidates;
+  const range =
+    (input.versionFrom.range === undefined ? '' : ` in range "${input.versionFrom.range}"`) +
+    (bound ? ` within ${bound.range} (${manifest.name} ${target.version} names ${bound.named})` : '');
   const forLine = target.line === undefined ? '' : ` for line ${target.line}`;
   if (!newest) throw new BumpError(`${manifest.name}: input "${input.name}" has no release${range}${forLine} (${input.versionFrom.source.type})`);
   const locked = oldImage?.inputs[input.name]?.version;
-  // As for images: an input does not go back on its own; narrowing its range says to.
-  if (locked !== undefined && isOlder(newest.version, locked))
+  // As for images: an input does not go back on its own; narrowing its range says to. An image
+  // version that names an older minor (bump --to an older release) says so too.
+  if (locked !== undefined && isOlder(newest.version, locked) && (!bound || satisfiesRange(locked, bound.range)))
     throw new BumpError(
       `${manifest.name}: the newest release of input "${input.name}"${range}${forLine} is ${newest.version}, older than the locked ${locked}; to go back, narrow its versionFrom.range`,
     );

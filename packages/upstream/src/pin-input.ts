@@ -10,12 +10,19 @@ import type { UpstreamContext } from './context.js';
  * really happen: fetchDownload would accept a cache entry instead, and a checksum file that lies
  * with the hash of a file already cached (the other arch's) would then pass unnoticed.
  */
-export async function pinInput(input: Input, version: string, arches: readonly Arch[], ctx: UpstreamContext, fetchOptions: UnpinnedFetchOptions): Promise<LockedInput> {
+export async function pinInput(
+  input: Input,
+  version: string,
+  arches: readonly Arch[],
+  ctx: UpstreamContext,
+  fetchOptions: UnpinnedFetchOptions,
+  extensionDir?: string,
+): Promise<LockedInput> {
   const sha256: LockedInput['sha256'] = {};
   for (const arch of arches) {
     const url = inputUrl(input, version, arch);
-    const resolved = await resolveChecksum(input.checksum, { input: input.name, url, version, arch }, ctx, fetchOptions);
-    if (resolved.checksum === 'upstream') await verifyDownload(input.name, rewriteUrl(url, ctx.bases), resolved.sha256, fetchOptions);
+    const resolved = await resolveChecksum(input.checksum, { input: input.name, url, version, arch, extensionDir }, ctx, fetchOptions);
+    if (resolved.checksum !== 'computed') await verifyDownload(input.name, rewriteUrl(url, ctx.bases), resolved.sha256, fetchOptions);
     sha256[arch] = resolved.sha256;
   }
   return { version, sha256, checksum: checksumKind(input.checksum) };

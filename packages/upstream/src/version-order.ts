@@ -38,14 +38,23 @@ export function orderVersions(found: readonly FoundVersion[], filter: VersionFil
       if (filter.line !== undefined && !semver.satisfies(parsed, `~${filter.line}`, { includePrerelease: true })) return [];
       return [{ version, source, parsed }];
     })
-    .sort((a, b) => semver.rcompare(a.parsed, b.parsed))
+    .sort((a, b) => compareVersions(b.parsed, a.parsed))
     .map(({ version, source }) => ({ version, source }));
 }
 
 /** Both versions readable, and `version` the older. */
 export function isOlder(version: string, than: string): boolean {
   const [a, b] = [semverOf(version), semverOf(than)];
-  return a !== null && b !== null && semver.lt(a, b);
+  return a !== null && b !== null && compareVersions(a, b) < 0;
+}
+
+/**
+ * semver ignores build metadata, but some upstreams number their rebuilds of one release there:
+ * k3s tags v1.35.0+k3s1, then v1.35.0+k3s2. Equal versions are ordered by it, digits as numbers
+ * (k3s2 < k3s10).
+ */
+function compareVersions(a: SemVer, b: SemVer): number {
+  return semver.compare(a, b) || a.build.join('.').localeCompare(b.build.join('.'), 'en', { numeric: true });
 }
 
 export function satisfiesRange(version: string, range: string): boolean {

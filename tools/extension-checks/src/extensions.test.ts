@@ -18,7 +18,7 @@ import {
 import { inspectImage } from '@bakehouse/builder';
 
 const FLATCAR = { ID: 'flatcar', VERSION_ID: '4230.2.1', SYSEXT_LEVEL: '1.0' };
-const KUBERNETES = { releases: { '1.36.3': '1.36.0', '1.35.7': '1.35.0', '1.34.10': '1.34.0' }, cni: '1.9.1' };
+const KUBERNETES = { releases: { '1.36.3': '1.36.0', '1.35.7': '1.35.0' }, cni: '1.9.1' };
 
 let work: string;
 let workspace: string;

@@ -49,6 +49,11 @@ export async function stageImages(distDir: string, images: readonly BuiltImage[]
     const sha256 = await sha256File(target);
     if (sha256 !== image.sha256) throw new StageError(`${path.join(distDir, image.file)} changed while it was staged (sha256 ${sha256}, its record says ${image.sha256}): build it again`);
     await copyFile(path.join(distDir, image.file.replace(/\.raw$/, '.json')), path.join(stageDir, image.file.replace(/\.raw$/, '.json')));
+    // The SBOM travels with its record, which names its sha256 (publish checks it); builds before SBOMs have none.
+    const sbom = image.file.replace(/\.raw$/, '.spdx.json');
+    await copyFile(path.join(distDir, sbom), path.join(stageDir, sbom)).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw error;
+    });
   }
   return [...images];
 }

@@ -20,6 +20,8 @@ export interface ExtensionInfo {
   compat: string;
   arch: string[];
   lines?: string[];
+  /** Where the lines come from when upstream's support window decides them ("kubernetes-schedule"); `lines` are then the lock's. */
+  lineSource?: string;
 }
 
 /** A boot test's outcome: one test record per image booted, whatever the result. */
@@ -340,7 +342,8 @@ function policyProblem(release: ExtensionRelease, info: ExtensionInfo | undefine
   if (foreign.length) return `release.yaml asks for ${foreign.join(', ')}, which the manifest's "arch" does not list (${info.arch.join(', ')})`;
   if (release.lines && [...release.lines].sort().join() !== [...(info.lines ?? [])].sort().join())
     return `release.yaml follows lines ${release.lines.join(', ')}, the manifest declares ${info.lines?.join(', ') ?? 'none'}: make them agree`;
-  if (release.track === 'latest' && release.lines === undefined && info.lines) return `the manifest declares lines ${info.lines.join(', ')}: list them in release.yaml too`;
+  // Lines that upstream's schedule decides change with each bump: release.yaml follows them without listing them.
+  if (release.track === 'latest' && release.lines === undefined && info.lines && !info.lineSource) return `the manifest declares lines ${info.lines.join(', ')}: list them in release.yaml too`;
   return undefined;
 }
 

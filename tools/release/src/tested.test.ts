@@ -93,7 +93,7 @@ describe('what was tested is what is published', () => {
     const tested = await release({ bump: false, flatcar: bumped.flatcar, publish: false, stageDir: stage, bootTests: true });
     expect(summary(tested), tested.outcomes[0]?.detail).toEqual([['containerd', 'tested', '', IMAGE]]);
     const staged = path.join(stage, 'stable/containerd');
-    expect((await readdir(staged)).sort()).toEqual(['containerd-2.3.5-x86-64.json', IMAGE, 'containerd-2.3.5-x86-64.test.json']);
+    expect((await readdir(staged)).sort()).toEqual(['containerd-2.3.5-x86-64.json', IMAGE, 'containerd-2.3.5-x86-64.spdx.json', 'containerd-2.3.5-x86-64.test.json']);
     const record = parseTestRecord(await readFile(path.join(staged, 'containerd-2.3.5-x86-64.test.json'), 'utf8'), 'test.json');
     expect(record).toMatchObject({ extension: 'containerd', version: '2.3.5', arch: 'x86-64', ok: true, testbed: 'nspawn', kernel: os.release(), flatcarVersion: '4230.2.1' });
     expect(record.image.sha256).toBe(await sha(path.join(staged, IMAGE)));
@@ -111,9 +111,11 @@ describe('what was tested is what is published', () => {
     const published = await release({ fromStage: stage });
     expect(summary(published)).toEqual([['containerd', 'published', '', IMAGE]]);
     const index = (await readTreeIndex(tree()))!;
-    expect(index.extensions.containerd!.images.map((i) => [i.path, i.sha256, i.test?.path])).toEqual([
-      [`containerd/${IMAGE}`, record.image.sha256, 'containerd/containerd-2.3.5-x86-64.test.json'],
+    expect(index.extensions.containerd!.images.map((i) => [i.path, i.sha256, i.test?.path, i.sbom?.path])).toEqual([
+      [`containerd/${IMAGE}`, record.image.sha256, 'containerd/containerd-2.3.5-x86-64.test.json', 'containerd/containerd-2.3.5-x86-64.spdx.json'],
     ]);
+    // The SBOM published is the one staged with the tested bytes.
+    expect(await readFile(path.join(tree(), 'containerd/containerd-2.3.5-x86-64.spdx.json'))).toEqual(await readFile(path.join(staged, 'containerd-2.3.5-x86-64.spdx.json')));
     expect(await sha(path.join(tree(), 'containerd', IMAGE))).toBe(record.image.sha256);
     expect(await readFile(path.join(tree(), 'containerd/containerd-2.3.5-x86-64.test.json'))).toEqual(await readFile(path.join(staged, 'containerd-2.3.5-x86-64.test.json')));
     const verified = await bakehouse('verify-release', tree(), '--require-tests');

@@ -8,17 +8,19 @@
  * or --compare DIR_A DIR_B to compare the build records of two existing trees only.
  */
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
-import { containerdUpstream, dockerUpstream, kubernetesUpstream, REPO_ROOT, serveDirectory } from '@bakehouse/fixtures';
+import { containerdUpstream, dockerUpstream, hashicorpUpstream, k3sTailscaleCiliumUpstream, kubernetesUpstream, REPO_ROOT, runtimesUpstream, serveDirectory, wasmtimeUpstream } from '@bakehouse/fixtures';
 
 const { values: flags, positionals } = parseArgs({
   options: { arch: { type: 'string', default: 'all' }, keep: { type: 'boolean', default: false }, compare: { type: 'boolean', default: false } },
   allowPositionals: true,
 });
 const started = performance.now();
+const SHARED_DOWNLOADS = process.env.BAKEHOUSE_CACHE_DIR ?? path.join(os.homedir(), '.cache/bakehouse');
 const elapsed = () => `${((performance.now() - started) / 1000).toFixed(0)}s`;
 const log = (message) => process.stderr.write(`repro [${elapsed()}] ${message}\n`);
 
@@ -34,7 +36,11 @@ try {
   const sources = {
     ...(await containerdUpstream(site, upstream.url)),
     ...(await dockerUpstream(site, upstream.url, '28.5.2')),
-    ...(await kubernetesUpstream(site, upstream.url, { releases: { '1.36.3': '1.36.0', '1.35.7': '1.35.0', '1.34.10': '1.34.0' }, cni: '1.9.1' })),
+    ...(await kubernetesUpstream(site, upstream.url, { releases: { '1.36.3': '1.36.0', '1.35.7': '1.35.0' }, cni: '1.9.1' })),
+    ...(await k3sTailscaleCiliumUpstream(site, upstream.url)),
+    ...(await runtimesUpstream(site, upstream.url)),
+    ...(await hashicorpUpstream(site, upstream.url, { consul: '2.0.2', nomad: '2.0.4', vault: '2.0.3' })),
+    ...(await wasmtimeUpstream(site, upstream.url, '0.40.1')),
   };
   const sourcesFile = path.join(work, 'sources.json');
   await writeFile(sourcesFile, JSON.stringify(sources, null, 2));
@@ -62,7 +68,8 @@ async function compareClones(cloneA, cloneB) {
   for (const file of [...new Set([...a.keys(), ...b.keys()])].sort()) {
     const left = a.get(file);
     const right = b.get(file);
-    const same = left !== undefined && right !== undefined && left.record.image.sha256 === right.record.image.sha256;
+    // The record names its SBOM's sha256: an SBOM that differs makes the build irreproducible as well.
+    const same = left !== undefined && right !== undefined && left.record.image.sha256 === right.record.image.sha256 && left.record.sbom?.sha256 === right.record.sbom?.sha256;
     rows.push([file, left?.record.image.sha256.slice(0, 16) ?? '(missing)', right?.record.image.sha256.slice(0, 16) ?? '(missing)', same ? 'identical' : 'DIFFERENT']);
     if (same) continue;
     differences++;
@@ -85,6 +92,10 @@ async function buildAll(clone, sourcesFile, index) {
     CI: '1',
     BAKEHOUSE_SOURCES: sourcesFile,
     BAKEHOUSE_CACHE_DIR: path.join(clone, '.repro-cache'),
+    // The downloads the tests already verified serve as a mirror (same sha256/ layout), so 28
+    // extensions' .debs are not fetched from the Debian archive twice more; each clone still
+    // starts from its own empty cache, so nothing else it built before can leak into an image.
+    ...(existsSync(path.join(SHARED_DOWNLOADS, 'sha256')) ? { BAKEHOUSE_MIRROR: SHARED_DOWNLOADS } : {}),
     BAKEHOUSE_ARCH: flags.arch,
     SOURCE_DATE_EPOCH: '',
   };
@@ -118,12 +129,12 @@ async function cloneWorkTree() {
   await execa('pnpm', ['install', '--offline', '--frozen-lockfile=false', '--ignore-scripts', '--reporter=silent'], { cwd: root });
 }
 
-/** Every dist/*.json build record, by extension/file. */
+/** Every dist/*.json build record (not the .spdx.json SBOMs beside them), by extension/file. */
 async function readRecords(clone) {
   const records = new Map();
   for (const extension of await readdir(path.join(clone, 'extensions'))) {
     const dist = path.join(clone, 'extensions', extension, 'dist');
-    for (const file of (await readdir(dist).catch(() => [])).filter((f) => f.endsWith('.json')).sort()) {
+    for (const file of (await readdir(dist).catch(() => [])).filter((f) => f.endsWith('.json') && !f.endsWith('.spdx.json')).sort()) {
       const full = path.join(dist, file);
       records.set(`${extension}/${file}`, { path: full, record: JSON.parse(await readFile(full, 'utf8')) });
     }

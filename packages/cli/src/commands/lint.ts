@@ -23,6 +23,7 @@ export async function runLint(flags: LintFlags = {}): Promise<void> {
     footprints,
   );
   problems.push(...(await lintFlatcarInputs(extensions)));
+  problems.push(...(await lintSignedListKeys(extensions)));
   const base = await baseContents(root, flags);
   if (base) for (const { manifest, dir } of extensions) problems.push(...(await lintImageAgainstBase(manifest, dir, base)));
   else process.stdout.write("note: Flatcar's image contents list is not cached, so images were not checked against its /usr: run bakehouse flatcar contents (or pass --flatcar-contents FILE)\n");
@@ -58,6 +59,23 @@ async function lintFlatcarInputs(extensions: readonly LoadedExtension[]): Promis
         message: 'a release-pinned extension needs a turbo.json adding "$TURBO_ROOT$/flatcar.json" to build.inputs and BAKEHOUSE_FLATCAR_VERSION to build.env (copy extensions/oem-qemu/turbo.json)',
       });
   }
+  return problems;
+}
+
+/** A signed checksum list is only as good as its key: the key file must be there before a bump needs it. */
+async function lintSignedListKeys(extensions: readonly LoadedExtension[]): Promise<WorkspaceProblem[]> {
+  const problems: WorkspaceProblem[] = [];
+  for (const { manifest, dir } of extensions)
+    for (const [i, input] of manifest.inputs.entries()) {
+      if (input.checksum.from !== 'signed-sha256sums') continue;
+      const key = input.checksum.key;
+      const readable = await readFile(path.join(dir, key)).then(
+        (bytes) => bytes.length > 0,
+        () => false,
+      );
+      if (!readable)
+        problems.push({ extension: manifest.name, field: `inputs[${i}].checksum.key`, message: `${key} (relative to the manifest) is missing or empty: add the public key the upstream signs its checksum list with` });
+    }
   return problems;
 }
 

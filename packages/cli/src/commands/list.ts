@@ -10,11 +10,14 @@ export async function runList(flags: { json?: boolean; graph?: boolean }): Promi
   }
   const rows = extensions.map(({ manifest: m, lock }) => ({
     name: m.name,
+    category: m.category,
+    source: m.debian ? `debian ${m.debian.suite}` : 'upstream',
     versions: lock?.images.map(imageVersion) ?? [],
     compat: m.release.id === '_any' ? '_any' : m.release.compat,
     arch: m.arch,
     format: m.format,
     ...(m.lines ? { lines: m.lines } : {}),
+    ...(m.lineSource ? { lineSource: m.lineSource.type } : {}),
   }));
   if (flags.json) {
     process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);

@@ -75,8 +75,9 @@ export async function runPublish(names: string[], flags: PublishFlags): Promise<
     const registry: RegistryOptions = { insecure: flags.insecure, username: process.env.BAKEHOUSE_REGISTRY_USER, password: process.env.BAKEHOUSE_REGISTRY_PASSWORD };
     for (const extension of extensions)
       for (const image of await collectBuiltImages(extension, requirements)) {
-        const pushed = await pushImage(flags.oci, image.entry, image.file, registry);
+        const pushed = await pushImage(flags.oci, image.entry, image.file, registry, image.sbom);
         process.stdout.write(`${pushed.reference}:${pushed.tags.join(',')} ${pushed.digest}\n`);
+        if (pushed.sbom) process.stdout.write(`  SBOM ${pushed.reference}@${pushed.sbom.digest} (referrer of ${pushed.digest})\n`);
       }
   }
 }

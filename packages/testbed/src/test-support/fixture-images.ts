@@ -12,7 +12,7 @@ export const VERSIONS: RealUpstreamVersions = {
   containerd: '2.3.4',
   runc: '1.4.3',
   docker: '28.5.2',
-  kubernetes: { releases: { '1.36.3': '1.36.0', '1.35.7': '1.35.0', '1.34.10': '1.34.0' }, cni: '1.9.1' },
+  kubernetes: { releases: { '1.36.3': '1.36.0', '1.35.7': '1.35.0' }, cni: '1.9.1' },
 };
 
 export const FIXTURE_EXTENSIONS = ['containerd', 'docker', 'kubernetes', 'podman', 'oem-qemu'];
