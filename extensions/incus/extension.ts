@@ -36,10 +36,11 @@ export default defineExtension({
       { from: '/usr/bin/incus', to: '/usr/bin/incus' },
       { from: '/usr/libexec/incus/incusd', to: '/usr/libexec/incus/incusd' },
       { from: '/usr/bin/lxcfs', to: '/usr/bin/lxcfs' },
-      // liblxc mounts a container's rootfs at this compiled-in path, and lxcfs dlopen()s its library by absolute path.
-      { from: '/usr/lib/{triplet}/lxc/rootfs', to: '/usr/lib/{triplet}/lxc/rootfs' },
+      // lxcfs dlopen()s its library by this compiled-in absolute path.
       { from: '/usr/lib/{triplet}/lxcfs/liblxcfs.so', to: '/usr/lib/{triplet}/lxcfs/liblxcfs.so' },
     ],
+    // liblxc mounts a container's rootfs onto this compiled-in path.
+    mountPoints: ['/usr/lib/{triplet}/lxc/rootfs'],
   },
   units: {
     'incus.socket': {
@@ -121,7 +122,8 @@ export default defineExtension({
         'incus storage show default | grep -x "driver: dir" && incus network show incusbr0 | grep -x "managed: true"',
         BUILD_IMAGE,
         'incus image import /tmp/incus-busybox.tar.gz --alias bakehouse-busybox && incus image list --format csv | grep bakehouse-busybox',
-        'incus launch bakehouse-busybox c1 && test "$(incus exec c1 -- echo bakehouse-incus-ok)" = bakehouse-incus-ok',
+        'incus launch bakehouse-busybox c1 || { incus info --show-log c1; cat /var/log/incus/c1/lxc.log; false; }',
+        'test "$(incus exec c1 -- echo bakehouse-incus-ok)" = bakehouse-incus-ok',
       ],
     },
   },

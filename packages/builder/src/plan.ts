@@ -27,6 +27,8 @@ export interface PlannedInput {
 export interface PlannedClosure {
   prefix: string;
   export: { from: string; to: string }[];
+  /** Empty directories made in the image, outside the prefix. */
+  mountPoints: string[];
   /** `architecture` is Debian's (amd64, arm64 or all), as the lock has it. */
   debs: { name: string; version: string; architecture: string; url: string; sha256: string; pinnedBy: PlannedInput['pinnedBy'] }[];
 }
@@ -128,6 +130,11 @@ function planInput(manifest: ExtensionManifest, image: LockedImage, input: Input
   return { name: input.name, kind: input.kind, version, url: override?.url ?? url, sha256, pinnedBy: 'lock', extract };
 }
 
+/** {triplet}: where a package keeps per-arch files it opens by a compiled-in path (lxcfs' library, liblxc's rootfs). */
+function withTriplet(imagePath: string, arch: Arch): string {
+  return imagePath.replaceAll('{triplet}', DEBIAN_ARCH[arch].triplet);
+}
+
 function planClosure(manifest: ExtensionManifest, image: LockedImage, arch: Arch, sources?: SourceOverrides): { closure?: PlannedClosure } {
   if (!manifest.debian) return {};
   const debs = image.debian?.[arch];
@@ -135,8 +142,8 @@ function planClosure(manifest: ExtensionManifest, image: LockedImage, arch: Arch
   return {
     closure: {
       prefix: manifest.debian.prefix ?? `/usr/lib/bakehouse/${manifest.name}`,
-      // {triplet}: where a package keeps per-arch files it opens by compiled-in path (liblxc's rootfs mount point, lxcfs' library).
-      export: manifest.debian.export.map(({ from, to }) => ({ from: from.replaceAll('{triplet}', DEBIAN_ARCH[arch].triplet), to: to.replaceAll('{triplet}', DEBIAN_ARCH[arch].triplet) })),
+      export: manifest.debian.export.map(({ from, to }) => ({ from: withTriplet(from, arch), to: withTriplet(to, arch) })),
+      mountPoints: manifest.debian.mountPoints.map((dir) => withTriplet(dir, arch)),
       debs: debs.map((deb) => {
         const override = sources?.[deb.url];
         return { name: deb.package, version: deb.version, architecture: deb.architecture, url: override?.url ?? deb.url, sha256: override?.sha256 ?? deb.sha256, pinnedBy: override && override.sha256 !== deb.sha256 ? 'override' : 'lock' };

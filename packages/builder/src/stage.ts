@@ -68,6 +68,7 @@ async function stageClosure(plan: BuildPlan, closure: PlannedClosure, debs: read
     await symlink(target, path.join(stageDir, to));
     created.push(to);
   }
+  for (const mountPoint of closure.mountPoints) await mkdir(path.join(stageDir, mountPoint), { recursive: true });
   return created;
 }
 

@@ -171,7 +171,11 @@ const Debian = z
           .strict(),
       )
       .min(1, 'at least one file to make visible outside the private prefix')
-      .describe('Closure files linked into /usr (or /opt). Nothing else leaves the prefix, so no library can shadow one of Flatcar.'),
+      .describe('Closure files linked into /usr (or /opt); "{triplet}" is the arch\'s multiarch directory (x86_64-linux-gnu, aarch64-linux-gnu). Nothing else leaves the prefix, so no library can shadow one of Flatcar.'),
+    mountPoints: z
+      .array(ImagePath)
+      .default([])
+      .describe('Empty directories made in the image (not links): paths a package mounts onto by a compiled-in name, which the kernel resolves without following links (liblxc\'s /usr/lib/{triplet}/lxc/rootfs).'),
   })
   .strict()
   .describe('A Debian package closure, relocated into a private prefix so it runs on any Flatcar.');
