@@ -18,7 +18,7 @@ const prefix = (name: Name) => `/usr/lib/bakehouse/${name}`;
 const OUTSIDE: Record<Name, RegExp> = {
   btop: /^\/usr\/(bin\/btop|lib\/extension-release\.d\/extension-release\.btop)$/,
   nebula: /^\/usr\/(bin\/nebula(-cert)?|lib\/extension-release\.d\/extension-release\.nebula|lib\/systemd\/system\/(nebula\.service|multi-user\.target\.d\/10-nebula-nebula\.service\.conf))$/,
-  incus: /^\/usr\/(bin\/(incus|lxcfs)|libexec\/incus\/incusd|libexec\/bakehouse\/incus-setup|lib\/extension-release\.d\/extension-release\.incus|lib\/(sysusers|tmpfiles)\.d\/incus\.conf|lib\/systemd\/system\/((incus|incus-startup|lxcfs)\.service|incus\.socket|(multi-user|sockets)\.target\.d\/10-incus-incus(-startup\.service|\.socket)\.conf))$/,
+  incus: /^\/usr\/(bin\/(incus|lxcfs)|libexec\/incus\/incusd|libexec\/bakehouse\/incus-setup|lib\/x86_64-linux-gnu\/lxcfs\/liblxcfs\.so|lib\/extension-release\.d\/extension-release\.incus|lib\/(sysusers|tmpfiles)\.d\/incus\.conf|lib\/systemd\/system\/((incus|incus-startup|lxcfs)\.service|incus\.socket|(multi-user|sockets)\.target\.d\/10-incus-incus(-startup\.service|\.socket)\.conf))$/,
 };
 
 /** The main binary of each image, checked for its ELF machine. */
@@ -74,6 +74,14 @@ describe('btop, nebula and incus from Debian', () => {
     const outside = records.get(`${name}/x86-64`)!.files.filter((f) => f.type !== 'dir' && !f.path.startsWith(`${prefix(name)}/`)).map((f) => f.path);
     expect(outside.length).toBeGreaterThan(0);
     for (const file of outside) expect(file).toMatch(OUTSIDE[name]);
+  });
+
+  it("incus: liblxc's compiled-in rootfs mount point is a real directory for each arch, not a link into the prefix", () => {
+    for (const [arch, triplet] of [['x86-64', 'x86_64-linux-gnu'], ['arm64', 'aarch64-linux-gnu']] as const) {
+      const files = records.get(`incus/${arch}`)!.files;
+      expect(files.find((f) => f.path === `/usr/lib/${triplet}/lxc/rootfs`)?.type, arch).toBe('dir');
+      expect(files.find((f) => f.path === `/usr/lib/${triplet}/lxcfs/liblxcfs.so`), arch).toMatchObject({ type: 'symlink', target: `${prefix('incus')}/usr/lib/${triplet}/lxcfs/liblxcfs.so` });
+    }
   });
 
   it('runs from an otherwise empty root: btop, nebula, nebula-cert, incus, incusd and lxcfs with the closures\' own libc', async () => {
