@@ -2,6 +2,7 @@ import { mkdir, readdir, readFile, rm, writeFile, appendFile } from 'node:fs/pro
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildRecordFiles } from '@bakehouse/builder';
 import { cloneRepository, containerdUpstream, dockerUpstream, kubernetesUpstream, serveDirectory, type LoopbackServer } from '@bakehouse/fixtures';
 
 let clone: string;
@@ -96,7 +97,8 @@ describe('turbo build', () => {
     const file = path.join(clone, 'flatcar.json');
     await writeFile(file, (await readFile(file, 'utf8')).replace(/"version": "[^"]+"/, '"version": "4230.9.0"'));
     expect(rebuilt((await turboBuild()).status)).toEqual(['oem-hyperv#build', 'oem-qemu#build']);
-    const records = (await readdir(path.join(clone, 'extensions/oem-qemu/dist'))).filter((f) => f.endsWith('.json'));
+    const records = await buildRecordFiles(path.join(clone, 'extensions/oem-qemu/dist'), 'oem-qemu');
+    expect(records).toHaveLength(2);
     for (const record of records) expect(JSON.parse(await readFile(path.join(clone, 'extensions/oem-qemu/dist', record), 'utf8')).extensionRelease).toMatchObject({ VERSION_ID: '4230.9.0', SYSEXT_VERSION_ID: '4230.9.0' });
 
     env.BAKEHOUSE_FLATCAR_VERSION = '4230.9.1';
