@@ -1,9 +1,9 @@
-import { readdir, rm, mkdtemp } from 'node:fs/promises';
+import { rm, mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { binfmtBlocker, elfArch, enableBinfmt, mergeSysext, readFromImage, REPO_ROOT, runBakehouse, scratchWorkspace, type BinfmtSession } from '@bakehouse/fixtures';
-import { defaultCacheDir, inspectImage, readRecord, type BuildRecord } from '@bakehouse/builder';
+import { buildRecordFiles, defaultCacheDir, inspectImage, readRecord, type BuildRecord } from '@bakehouse/builder';
 
 /**
  * btop, nebula and incus are Debian trixie closures, built here from the real archive (the
@@ -49,7 +49,7 @@ beforeAll(async () => {
   expect(result.exitCode, result.all).toBe(0);
   for (const name of EXTENSIONS) {
     const dist = path.join(workspace, 'extensions', name, 'dist');
-    for (const file of (await readdir(dist)).filter((f) => f.endsWith('.json'))) {
+    for (const file of await buildRecordFiles(dist, name)) {
       const record = await readRecord(path.join(dist, file));
       records.set(`${name}/${record.arch}`, record);
     }
