@@ -16,7 +16,7 @@ defaults: { arch: [x86-64, arm64] }
 extensions:
   containerd: {}
   docker: {}
-  kubernetes: { track: pinned, lines: ['1.36', '1.35', '1.34'] }
+  kubernetes: { track: pinned }
 `;
 
 let checkout: string;
